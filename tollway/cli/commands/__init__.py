@@ -7,7 +7,9 @@ import importlib
 import click
 
 # (module, group) pairs: group "root" is `tollway`, "config" is `tollway config`.
-COMMANDS: list[tuple[str, str]] = []
+COMMANDS: list[tuple[str, str]] = [
+    ("mock", "root"),
+]
 
 
 def register(root: click.Group, config: click.Group) -> None:
