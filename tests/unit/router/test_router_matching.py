@@ -8,6 +8,7 @@ import pytest
 from router_helpers import SERVICE_ID, route, service
 
 from tollway.dataplane.router import RouteMatch, build_router, build_router_from_config
+from tollway.dataplane.router.matcher import regex_literal_prefix
 
 
 def _match(routes: list[dict[str, Any]], **kw: Any) -> RouteMatch | None:
@@ -298,3 +299,43 @@ def test_build_from_config_object() -> None:
     for router in (build_router_from_config(cfg), build_router(cfg)):
         m = router.match("GET", None, "/", None)
         assert m is not None and m.service is not None
+
+
+@pytest.mark.parametrize(
+    ("source", "literal"),
+    [
+        pytest.param(r"/api/v\d+", "/api/v", id="stops at a class"),
+        pytest.param(r"/a\.b/(?P<x>\d)", "/a.b/", id="escaped punctuation is literal"),
+        pytest.param("/abc?", "/ab", id="optional last char excluded"),
+        pytest.param("/ab*", "/a", id="starred last char excluded"),
+        pytest.param("/ab{0,2}", "/a", id="counted last char excluded"),
+        pytest.param("/ab+", "/ab", id="plus keeps the char"),
+        pytest.param("/a|/b", "", id="alternation: unknown"),
+        pytest.param("(?i)/a", "", id="leading flags: unknown"),
+        pytest.param("[/]x", "", id="leading class: unknown"),
+    ],
+)
+def test_regex_literal_prefix(source: str, literal: str) -> None:
+    assert regex_literal_prefix(source) == literal
+
+
+def test_regex_alternation_keeps_rust_semantics() -> None:
+    # Kong compiles "^" + source: only the first branch is anchored.
+    m = _match([route("r", 1, paths=["~/a|/b"])], path="/x/b")
+    assert m is not None and m.prefix == "/b"
+
+
+def test_indexed_and_scanned_regexes_compete_by_rank() -> None:
+    routes = [
+        route("indexed", 1, paths=[r"~/api/\d+"], regex_priority=1),
+        route("scanned", 2, paths=[r"~(?i)/API/\d+"], regex_priority=2),
+        route("other", 3, paths=[r"~/api/x"], regex_priority=9),
+    ]
+    router = build_router(routes, [service()])
+    m = router.match("GET", None, "/api/7", None)
+    assert m is not None and m.route["name"] == "scanned"
+    m = router.match("GET", None, "/API/7", None)
+    assert m is not None and m.route["name"] == "scanned"
+    routes[1]["regex_priority"] = 0
+    m = build_router(routes, [service()]).match("GET", None, "/api/7", None)
+    assert m is not None and m.route["name"] == "indexed"

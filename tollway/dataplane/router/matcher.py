@@ -14,7 +14,14 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["Matcher", "compile_route", "derived_id", "priority_of", "split_host_port"]
+__all__ = [
+    "Matcher",
+    "compile_route",
+    "derived_id",
+    "priority_of",
+    "regex_literal_prefix",
+    "split_host_port",
+]
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +43,7 @@ _REGEX_PRIORITY_MAX = (1 << 32) - 1
 # Rust's regex accepts (?<name>...) for named groups; Python's `re` wants (?P<name>...).
 # Only rewrite when a name follows, so Python look-behinds `(?<=`/`(?<!` are untouched.
 _NAMED_GROUP = re.compile(r"\(\?<(?=[A-Za-z_])")
+_LEADING_FLAGS = re.compile(r"\(\?[A-Za-z]+\)")
 
 
 def split_host_port(value: str) -> tuple[str, int | None]:
@@ -120,6 +128,7 @@ class Matcher:
         "host_prefix",
         "host_suffix",
         "id",
+        "literals",
         "methods",
         "prefixes",
         "priority",
@@ -186,6 +195,10 @@ class Matcher:
             p for p in (paths or ()) if not p.startswith("~")
         )
         self.regexes = regexes
+        # Literal start of each regex path; empty tuple when any is unknown,
+        # which sends the matcher to the scanned list.
+        literals = tuple(regex_literal_prefix(p[1:]) for p in (paths or ()) if p.startswith("~"))
+        self.literals: tuple[str, ...] = literals if literals and all(literals) else ()
         self.header_conds = header_conds
 
     # -- conditions ------------------------------------------------------
@@ -245,7 +258,7 @@ class Matcher:
         # OR in configuration order; the first matching regex supplies the
         # matched text and captures, as atc-router short-circuits `||`.
         for pattern in self.regexes:
-            m = pattern.match(path)
+            m = pattern.search(path)
             if m is not None:
                 return m
         return None
@@ -278,8 +291,46 @@ def _compile_headers(
     return tuple(conds)
 
 
+_REGEX_META = frozenset(".^$*+?{}[]\\|()")
+_OPTIONAL_NEXT = ("?", "*", "{")
+
+
+def regex_literal_prefix(source: str) -> str:
+    """Literal text every match of ``^source`` must start with ("" if unknown).
+
+    Used only to index regex matchers so most of them are never evaluated; a
+    conservative (short or empty) answer is always safe.
+    """
+    if "|" in source:
+        # `^a|b` anchors only the first alternative; don't reason about it.
+        return ""
+    out: list[str] = []
+    i, n = 0, len(source)
+    while i < n:
+        c = source[i]
+        if c == "\\":
+            if i + 1 >= n or source[i + 1].isalnum() or not source[i + 1].isascii():
+                break  # a class like \d or an unknown escape
+            lit, step = source[i + 1], 2
+        elif c in _REGEX_META:
+            break
+        else:
+            lit, step = c, 1
+        if source[i + step:i + step + 1] in _OPTIONAL_NEXT:
+            break  # this literal may be absent (x?, x*, x{0,})
+        out.append(lit)
+        i += step
+    return "".join(out)
+
+
 def _compile_regex(route_id: Any, path: str) -> re.Pattern[str] | None:
+    # Kong prepends `^` and the Rust engine searches; with `search` an
+    # alternation like `^/a|/b` keeps its (unanchored second branch) meaning.
     source = _NAMED_GROUP.sub("(?P<", path[1:])
+    # Python wants global flags such as `(?i)` first; Rust accepts them after `^`.
+    flags = _LEADING_FLAGS.match(source)
+    head = flags.group(0) if flags is not None else ""
+    source = head + "^" + source[len(head):]
     try:
         return re.compile(source)
     except re.error as exc:

@@ -5,9 +5,12 @@ every route. Candidates come from three places, each pre-sorted by rank:
 
 * prefix-path matchers, indexed per distinct prefix length by the prefix text
   (one dict probe per length that exists and fits the path);
+* regex-path matchers whose regexes all start with literal text, indexed the
+  same way by that text (only those are evaluated);
 * path-less matchers whose hosts are all plain, indexed by host;
-* everything else (regex paths, wildcard-host or host-less path-less matchers),
-  scanned in rank order and abandoned as soon as no better rank is possible.
+* everything else (other regexes, wildcard-host or host-less path-less
+  matchers), scanned in rank order and abandoned as soon as no better rank is
+  possible.
 
 The best-ranked candidate whose conditions hold wins.
 """
@@ -86,6 +89,8 @@ class Router:
         "_cache_size",
         "_lengths",
         "_prefix_index",
+        "_regex_index",
+        "_regex_lengths",
         "_scan",
         "_sni_in_key",
         "matchers",
@@ -100,12 +105,16 @@ class Router:
         self.uses_headers = any(m.header_conds for m in matchers)
 
         prefix_index: dict[int, dict[str, list[Matcher]]] = {}
+        regex_index: dict[int, dict[str, list[Matcher]]] = {}
         by_host: dict[str, list[Matcher]] = {}
         scan: list[Matcher] = []
         for m in matchers:
             if m.prefixes:
                 for p in m.prefixes:
                     prefix_index.setdefault(len(p), {}).setdefault(p, []).append(m)
+            elif m.literals:
+                for lit in set(m.literals):
+                    regex_index.setdefault(len(lit), {}).setdefault(lit, []).append(m)
             elif not m.regexes and m.has_hosts and not m.host_suffix and not m.host_prefix:
                 hosts = {h for h in m.host_plain} | {h for h, _ in m.host_plain_port}
                 for h in hosts:
@@ -122,6 +131,10 @@ class Router:
             n: {p: desc(ms) for p, ms in table.items()} for n, table in prefix_index.items()
         }
         self._lengths = tuple(sorted(self._prefix_index, reverse=True))
+        self._regex_index = {
+            n: {p: desc(ms) for p, ms in table.items()} for n, table in regex_index.items()
+        }
+        self._regex_lengths = tuple(sorted(self._regex_index, reverse=True))
         self._by_host = {h: desc(ms) for h, ms in by_host.items()}
         self._scan = desc(scan)
         # SNI/scheme only change the outcome when some route declares snis.
@@ -194,6 +207,23 @@ class Router:
                     best, best_rank, matched_prefix = m, m.rank, prefix
                     break
 
+        for n in self._regex_lengths:
+            if n > plen:
+                continue
+            candidates = self._regex_index[n].get(path[:n])
+            if candidates is None:
+                continue
+            for m in candidates:
+                if m.rank <= best_rank:
+                    break
+                if not m.conditions_ok(method, host, port, headers, scheme, sni):
+                    continue
+                rm = m.match_regex(path)
+                if rm is not None:
+                    best, best_rank = m, m.rank
+                    regex_match, matched_prefix = rm, rm.group(0)
+                    break
+
         if host is not None:
             candidates = self._by_host.get(host)
             if candidates is not None:
@@ -202,6 +232,7 @@ class Router:
                         break
                     if m.conditions_ok(method, host, port, headers, scheme, sni):
                         best, best_rank, matched_prefix = m, m.rank, None
+                        regex_match = None
                         break
 
         for m in self._scan:
@@ -215,7 +246,7 @@ class Router:
                     continue
                 best, regex_match, matched_prefix = m, rm, rm.group(0)
             else:
-                best, matched_prefix = m, None
+                best, matched_prefix, regex_match = m, None, None
             break
 
         if best is None:
