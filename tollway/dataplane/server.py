@@ -1,0 +1,211 @@
+"""A worker's serving loop: listeners, the current snapshot, the 1 Hz tick and the drain.
+
+    ServerState ── snapshot (swapped whole) ── pool ── resolver ── access log ── counters
+        ▲
+        └── DownstreamProtocol × connections
+
+`ServerState` is the only object shared by every connection of a worker. Values derived from
+settings (header flags, trusted networks) are computed here once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import os
+import socket
+import time
+from dataclasses import dataclass
+from email.utils import formatdate
+from typing import TYPE_CHECKING
+
+from tollway.dataplane.accesslog import AccessLog
+from tollway.dataplane.protocol import DownstreamProtocol
+from tollway.dataplane.resolver import Resolver
+from tollway.dataplane.snapshot import Snapshot
+from tollway.dataplane.upstream.pool import Pool
+
+if TYPE_CHECKING:
+    from tollway.config.model import Config
+    from tollway.settings import Listen, Settings
+
+# A downstream connection idle (keep-alive) or stuck sending its request head this long is
+# closed, as nginx's keepalive_timeout / client_header_timeout (both 60 s by default).
+KEEPALIVE_TIMEOUT = 60.0
+CLIENT_HEADER_TIMEOUT = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class HeaderFlags:
+    via: bool
+    server: bool
+    proxy_latency: bool
+    upstream_latency: bool
+    response_latency: bool
+    request_id: bool
+
+
+class ServerState:
+    def __init__(self, settings: Settings, config: Config,
+                 loop: asyncio.AbstractEventLoop) -> None:
+        self.settings = settings
+        self.loop = loop
+        self.resolver = Resolver(settings.dns_hostsfile)
+        self.snapshot = Snapshot(config, self.resolver)
+        self.pool = Pool(loop, size=settings.keepalive_pool_size,
+                         max_requests=settings.keepalive_max_requests or 1 << 62,
+                         idle_timeout=settings.keepalive_idle_timeout)
+        h = settings.headers
+        self.header_flags = HeaderFlags(
+            via="via" in h, server="server" in h,
+            proxy_latency="x-tollway-proxy-latency" in h,
+            upstream_latency="x-tollway-upstream-latency" in h,
+            response_latency="x-tollway-response-latency" in h,
+            request_id="x-tollway-request-id" in h,
+        )
+        log_path = settings.proxy_access_log
+        self.access_log = None if log_path in ("off", "") else AccessLog(loop, log_path)
+        self.request_id_needed = self.header_flags.request_id or self.access_log is not None
+        self.request_id_upstream = True
+        self.client_max_body_size = settings.client_max_body_size
+        self.trusted_ips = settings.trusted_ips
+        self.real_ip_header = settings.real_ip_header.lower().encode()
+        self.real_ip_recursive = settings.real_ip_recursive
+        self._trust_cache: dict[str, bool] = {}
+        self.connections: set[DownstreamProtocol] = set()
+        self.draining = False
+        self.date = b""
+        # counters for /status (Kong's server block)
+        self.stats_accepted = 0
+        self.stats_handled = 0
+        self.stats_requests = 0
+        self.stats_rejected = 0
+        self.stats_errors = 0
+        self.tick()
+
+    # -- per connection ---------------------------------------------------------------------
+    def connection_opened(self, proto: DownstreamProtocol) -> None:
+        self.stats_accepted += 1
+        self.stats_handled += 1
+        self.connections.add(proto)
+        proto.client_ip_bytes = proto.client_ip.encode()
+        proto.trusted = self.is_trusted(proto.client_ip) if self.trusted_ips else False
+        if self.draining:
+            proto.close()
+
+    def connection_closed(self, proto: DownstreamProtocol) -> None:
+        self.connections.discard(proto)
+
+    def is_trusted(self, ip: str) -> bool:
+        hit = self._trust_cache.get(ip)
+        if hit is None:
+            try:
+                addr = ipaddress.ip_address(ip)
+                hit = any(addr in net for net in self.trusted_ips)
+            except ValueError:
+                hit = False
+            if len(self._trust_cache) > 10000:
+                self._trust_cache.clear()
+            self._trust_cache[ip] = hit
+        return hit
+
+    def new_request_id(self) -> str:
+        return os.urandom(16).hex()
+
+    # -- config -----------------------------------------------------------------------------
+    def swap(self, config: Config) -> None:
+        """Compile `config` and serve it from the next request on. Raises if it does not
+        compile, leaving the current snapshot in place."""
+        self.snapshot = Snapshot(config, self.resolver)
+
+    # -- time -------------------------------------------------------------------------------
+    def tick(self) -> None:
+        """1 Hz: refresh the Date header, age out idle connections."""
+        self.date = formatdate(time.time(), usegmt=True).encode()
+        self.pool.sweep()
+        now = self.loop.time()
+        for proto in list(self.connections):
+            if proto.current is None and not proto.pipeline:
+                limit = CLIENT_HEADER_TIMEOUT if proto.parsing is None else KEEPALIVE_TIMEOUT
+                if now - proto.last_active > limit:
+                    proto.close()
+
+    def active_requests(self) -> int:
+        return sum(1 for p in self.connections if p.current is not None)
+
+
+class Worker:
+    """Listeners + state for one worker process (or one in-process server in tests)."""
+
+    def __init__(self, settings: Settings, config: Config,
+                 loop: asyncio.AbstractEventLoop | None = None) -> None:
+        self.loop = loop or asyncio.get_event_loop()
+        self.state = ServerState(settings, config, self.loop)
+        self.settings = settings
+        self.servers: list[asyncio.AbstractServer] = []
+        self.sockets: list[socket.socket] = []
+        self._ticker: asyncio.TimerHandle | None = None
+
+    async def start(self) -> None:
+        for listen in self.settings.proxy_listen:
+            sock = bind_listener(listen)
+            self.sockets.append(sock)
+            port = sock.getsockname()[1]
+            scheme = "https" if listen.ssl else "http"
+            server = await self.loop.create_server(
+                lambda port=port, scheme=scheme: DownstreamProtocol(self.state, port, scheme),
+                sock=sock, backlog=1024)
+            self.servers.append(server)
+        self._schedule_tick()
+
+    def ports(self) -> list[int]:
+        return [s.getsockname()[1] for s in self.sockets]
+
+    def _schedule_tick(self) -> None:
+        self._ticker = self.loop.call_later(1.0, self._on_tick)
+
+    def _on_tick(self) -> None:
+        self.state.tick()
+        self._schedule_tick()
+
+    async def drain(self, grace: float) -> bool:
+        """Stop accepting, let in-flight requests finish (responses carry `Connection:
+        close`), close idle connections; True if everything finished within `grace`."""
+        st = self.state
+        st.draining = True
+        for server in self.servers:
+            server.close()
+        deadline = self.loop.time() + grace
+        while True:
+            for proto in list(st.connections):
+                if proto.idle():
+                    proto.close()
+            if not st.connections or self.loop.time() >= deadline:
+                break
+            await asyncio.sleep(0.05)
+        clean = not st.connections
+        for proto in list(st.connections):
+            proto.close()
+        await self.close()
+        return clean
+
+    async def close(self) -> None:
+        if self._ticker is not None:
+            self._ticker.cancel()
+        for server in self.servers:
+            server.close()
+        self.state.pool.close()
+        if self.state.access_log is not None:
+            self.state.access_log.close()
+
+
+def bind_listener(listen: Listen) -> socket.socket:
+    family = socket.AF_INET6 if ":" in listen.host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if listen.reuseport and hasattr(socket, "SO_REUSEPORT"):
+        # Every worker binds its own socket; the kernel spreads connections between them.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((listen.host, listen.port))
+    sock.setblocking(False)
+    return sock

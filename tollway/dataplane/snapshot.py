@@ -1,0 +1,107 @@
+"""The immutable compiled config a worker serves from, swapped in with one assignment.
+
+Everything a request needs that can be derived from the config is derived here, once:
+the router, per-service connection specs (origin, Host header bytes, timeouts in seconds,
+TLS context) and per-route protocol flags. Building raises on anything that cannot be
+compiled, so a bad config never replaces a good snapshot.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import ssl
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from tollway.dataplane.router import build_router
+from tollway.dataplane.upstream.pool import Origin
+
+if TYPE_CHECKING:
+    from tollway.config.model import Config
+    from tollway.dataplane.resolver import Resolver
+
+DEFAULT_PORTS = {"http": 80, "https": 443, "grpc": 80, "grpcs": 443}
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceSpec:
+    id: str
+    name: str | None
+    host: str
+    port: int
+    tls: bool
+    origin: Origin | None  # known when the host is an IP or in the hosts file
+    host_header: bytes
+    connect_timeout: float
+    write_timeout: float
+    read_timeout: float
+    retries: int
+    ssl_context: ssl.SSLContext | None
+
+
+@dataclass(frozen=True, slots=True)
+class RouteSpec:
+    https_only: bool
+    redirect_code: int
+
+
+_INSECURE: ssl.SSLContext | None = None
+
+
+def _client_tls(verify: bool | None) -> ssl.SSLContext:
+    # Kong's proxy_ssl_verify defaults to off: upstream certificates are not verified unless
+    # the service sets tls_verify.
+    global _INSECURE
+    if verify:
+        return ssl.create_default_context()
+    if _INSECURE is None:
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        _INSECURE = ctx
+    return _INSECURE
+
+
+def _service_spec(svc: dict[str, Any], resolver: Resolver | None) -> ServiceSpec:
+    host = svc["host"]
+    port = int(svc["port"])
+    protocol = svc["protocol"]
+    tls = protocol in ("https", "grpcs", "tls")
+    origin: Origin | None = None
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+        origin = (host.strip("[]"), port, tls)
+    except ValueError:
+        ip = resolver.static(host) if resolver is not None else None
+        if ip is not None:
+            origin = (ip, port, tls)
+    default_port = DEFAULT_PORTS.get(protocol, 80)
+    host_header = host if port == default_port else f"{host}:{port}"
+    return ServiceSpec(
+        id=svc["id"], name=svc.get("name"), host=host, port=port, tls=tls, origin=origin,
+        host_header=host_header.encode("idna") if not host_header.isascii()
+        else host_header.encode(),
+        connect_timeout=svc["connect_timeout"] / 1000,
+        write_timeout=svc["write_timeout"] / 1000,
+        read_timeout=svc["read_timeout"] / 1000,
+        retries=int(svc["retries"]),
+        ssl_context=_client_tls(svc.get("tls_verify")) if tls else None,
+    )
+
+
+class Snapshot:
+    __slots__ = ("config", "router", "services", "routes", "hash")
+
+    def __init__(self, config: Config, resolver: Resolver | None = None) -> None:
+        self.config = config
+        self.hash = config.hash
+        entities = config.entities
+        self.router = build_router(entities["routes"], entities["services"])
+        self.services = {s["id"]: _service_spec(s, resolver) for s in entities["services"]}
+        self.routes = {
+            r["id"]: RouteSpec(
+                https_only="https" in r["protocols"] and "http" not in r["protocols"],
+                redirect_code=int(r["https_redirect_status_code"]),
+            )
+            for r in entities["routes"]
+        }

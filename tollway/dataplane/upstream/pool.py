@@ -1,0 +1,82 @@
+"""Keep-alive pools of upstream connections, one stack per (ip, port, tls) origin.
+
+Design (httpcore's discipline, aiohttp's data structure):
+* the fast path — an idle connection exists — is a synchronous pop, with no timer and no await;
+* idle connections live in a list used as a stack, so the warmest connection is reused first
+  and the cold end ages out through the idle sweep;
+* a connection closed by the upstream while idle is removed from the pool by its own
+  `connection_lost` callback, so a stale connection is rarely handed out;
+* all limits are Kong's `upstream_keepalive_*` settings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tollway.dataplane.upstream.connection import UpstreamConnection
+
+Origin = tuple[str, int, bool]
+
+
+class Pool:
+    def __init__(self, loop: asyncio.AbstractEventLoop, *, size: int, max_requests: int,
+                 idle_timeout: float) -> None:
+        self.loop = loop
+        self.size = size
+        self.max_requests = max_requests
+        self.idle_timeout = idle_timeout
+        self.idle: dict[Origin, list[UpstreamConnection]] = {}
+        self.closed = False
+
+    def acquire(self, origin: Origin) -> UpstreamConnection | None:
+        """An idle, open connection to `origin`, or None. Never blocks."""
+        stack = self.idle.get(origin)
+        while stack:
+            conn = stack.pop()
+            if conn.reusable():
+                return conn
+        return None
+
+    def release(self, conn: UpstreamConnection) -> None:
+        """Give back a connection whose exchange completed cleanly."""
+        if self.closed or not conn.reusable() or conn.requests >= self.max_requests:
+            conn.close()
+            return
+        stack = self.idle.setdefault(conn.origin, [])
+        if len(stack) >= self.size:
+            conn.close()
+            return
+        conn.idle_since = self.loop.time()
+        stack.append(conn)
+
+    def discard(self, conn: UpstreamConnection) -> None:
+        """Forget a connection (it closed while idle)."""
+        stack = self.idle.get(conn.origin)
+        if stack and conn in stack:
+            stack.remove(conn)
+
+    def sweep(self) -> None:
+        """Close connections idle longer than `upstream_keepalive_idle_timeout` (1 Hz tick)."""
+        limit = self.loop.time() - self.idle_timeout
+        for origin, stack in list(self.idle.items()):
+            # The stack is ordered by idle_since: the oldest connections sit at the bottom.
+            stale = 0
+            while stale < len(stack) and stack[stale].idle_since <= limit:
+                stale += 1
+            for conn in stack[:stale]:
+                conn.close()
+            del stack[:stale]
+            if not stack:
+                del self.idle[origin]
+
+    def close(self) -> None:
+        self.closed = True
+        for stack in self.idle.values():
+            for conn in stack:
+                conn.close()
+        self.idle.clear()
+
+    def idle_count(self) -> int:
+        return sum(len(s) for s in self.idle.values())

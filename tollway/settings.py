@@ -1,0 +1,253 @@
+"""Node settings: `tollway.conf` (kong.conf syntax) overridden by `TOLLWAY_*` variables.
+
+Names follow kong.conf wherever Kong has the setting, so a platform team can carry its
+`KONG_*` habits over by changing the prefix. Settings are loaded once, validated, and turned
+into plain attributes; nothing on the request path reads the environment.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ENV_PREFIX = "TOLLWAY_"
+
+# Every setting with its default, as a string in kong.conf syntax (the conf file and the
+# environment both speak strings; parsing happens once, below).
+DEFAULTS: dict[str, str] = {
+    "prefix": ".tollway",
+    "database": "sqlite",  # sqlite (embedded default) | postgres | off (DB-less)
+    "declarative_config": "",
+    "proxy_listen": "0.0.0.0:8000",
+    "admin_listen": "127.0.0.1:8001",
+    "status_listen": "off",
+    "workers": "auto",
+    "proxy_access_log": "/dev/stdout",
+    "proxy_error_log": "/dev/stderr",
+    "admin_access_log": "off",
+    "log_level": "notice",
+    "trusted_ips": "",
+    "real_ip_header": "X-Real-IP",
+    "real_ip_recursive": "off",
+    "headers": "server_tokens, latency_tokens, x-tollway-request-id",
+    "dns_hostsfile": "/etc/hosts",
+    "nginx_http_client_max_body_size": "0",
+    "upstream_keepalive_pool_size": "512",
+    "upstream_keepalive_max_requests": "1000",
+    "upstream_keepalive_idle_timeout": "60",
+    "graceful_timeout": "10",
+    "pg_host": "127.0.0.1",
+    "pg_port": "5432",
+    "pg_user": "tollway",
+    "pg_password": "",
+    "pg_database": "tollway",
+    "plugins": "bundled",
+}
+
+# Kong's `headers` tokens, with Tollway in place of Kong (DECISIONS.md #7).
+SERVER_TOKENS = ("via", "server")
+LATENCY_TOKENS = ("x-tollway-proxy-latency", "x-tollway-upstream-latency",
+                  "x-tollway-response-latency")
+HEADER_TOKENS = {
+    "server_tokens": SERVER_TOKENS,
+    "latency_tokens": LATENCY_TOKENS,
+    "x-tollway-request-id": ("x-tollway-request-id",),
+}
+KNOWN_HEADERS = {*SERVER_TOKENS, *LATENCY_TOKENS, "x-tollway-request-id",
+                 "x-tollway-upstream-status"}
+
+
+class SettingsError(ValueError):
+    """A setting has a bad value; the message names the setting."""
+
+
+@dataclass(frozen=True)
+class Listen:
+    host: str
+    port: int
+    ssl: bool = False
+    reuseport: bool = True
+
+    def __str__(self) -> str:
+        return f"{self.host}:{self.port}{' ssl' if self.ssl else ''}"
+
+
+@dataclass(frozen=True)
+class Settings:
+    values: Mapping[str, str]
+    prefix: Path
+    database: str
+    declarative_config: str
+    proxy_listen: tuple[Listen, ...]
+    admin_listen: tuple[Listen, ...]
+    status_listen: tuple[Listen, ...]
+    workers: int
+    proxy_access_log: str
+    proxy_error_log: str
+    admin_access_log: str
+    trusted_ips: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
+    real_ip_header: str
+    real_ip_recursive: bool
+    headers: frozenset[str]
+    dns_hostsfile: str
+    client_max_body_size: int
+    keepalive_pool_size: int
+    keepalive_max_requests: int
+    keepalive_idle_timeout: float
+    graceful_timeout: float
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def to_env(self) -> dict[str, str]:
+        """The settings as TOLLWAY_* variables, so a worker process sees the same node."""
+        return {ENV_PREFIX + k.upper(): v for k, v in self.values.items()}
+
+    def public(self) -> dict[str, object]:
+        """What `GET /` shows under `configuration` (no secrets)."""
+        return {k: ("******" if "password" in k else v) for k, v in sorted(self.values.items())}
+
+
+def parse_conf_text(text: str, source: str = "tollway.conf") -> dict[str, str]:
+    """kong.conf syntax: `key = value`, `#` starts a comment (`\\#` is a literal #)."""
+    out: dict[str, str] = {}
+    for lineno, raw in enumerate(text.splitlines(), 1):
+        line = raw.replace("\\#", "\0").split("#", 1)[0].replace("\0", "#").strip()
+        if not line:
+            continue
+        if "=" not in line:
+            raise SettingsError(f"{source}:{lineno}: expected 'key = value', got {raw.strip()!r}")
+        key, value = (p.strip() for p in line.split("=", 1))
+        out[key.lower()] = value
+    return out
+
+
+def _listens(name: str, value: str, default_port: int) -> tuple[Listen, ...]:
+    if value.strip().lower() == "off":
+        return ()
+    out = []
+    for part in value.split(","):
+        words = part.split()
+        if not words:
+            continue
+        addr, flags = words[0], {w.lower() for w in words[1:]}
+        host, sep, port_s = addr.rpartition(":")
+        if not sep:
+            host, port_s = addr, str(default_port)
+        host = host.strip("[]")
+        try:
+            port = int(port_s)
+            if not 0 <= port <= 65535:
+                raise ValueError
+        except ValueError:
+            raise SettingsError(f"{name}: invalid port in {part.strip()!r}") from None
+        out.append(Listen(host or "0.0.0.0", port, "ssl" in flags))
+    return tuple(out)
+
+
+def _bool(name: str, value: str) -> bool:
+    v = value.strip().lower()
+    if v in ("on", "true", "yes", "1"):
+        return True
+    if v in ("off", "false", "no", "0"):
+        return False
+    raise SettingsError(f"{name}: expected on or off, got {value!r}")
+
+
+def _int(name: str, value: str, minimum: int = 0) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        raise SettingsError(f"{name}: expected an integer, got {value!r}") from None
+    if n < minimum:
+        raise SettingsError(f"{name}: must be at least {minimum}, got {n}")
+    return n
+
+
+def _size(name: str, value: str) -> int:
+    v = value.strip().lower()
+    mult = {"k": 1024, "m": 1024**2, "g": 1024**3}.get(v[-1:], 1)
+    return _int(name, v[:-1] if mult > 1 else v) * mult
+
+
+def _headers(value: str) -> frozenset[str]:
+    out: set[str] = set()
+    for token in (t.strip().lower() for t in value.split(",")):
+        if not token or token == "off":
+            continue
+        if token in HEADER_TOKENS:
+            out.update(HEADER_TOKENS[token])
+        elif token in KNOWN_HEADERS:
+            out.add(token)
+        else:
+            raise SettingsError(f"headers: invalid header token {token!r}")
+    return frozenset(out)
+
+
+def _trusted(value: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    nets = []
+    for part in (p.strip() for p in value.split(",")):
+        if not part:
+            continue
+        if part == "unix:":
+            continue
+        try:
+            nets.append(ipaddress.ip_network(part, strict=False))
+        except ValueError:
+            raise SettingsError(f"trusted_ips: invalid ip or cidr range: {part!r}") from None
+    return tuple(nets)
+
+
+def load(conf_path: str | None = None, env: Mapping[str, str] | None = None,
+         overrides: Mapping[str, str] | None = None) -> Settings:
+    """Defaults < conf file < TOLLWAY_* environment < explicit overrides (CLI flags)."""
+    env = os.environ if env is None else env
+    values = dict(DEFAULTS)
+    path = conf_path or env.get(ENV_PREFIX + "CONF")
+    if path:
+        try:
+            text = Path(path).read_text()
+        except OSError as exc:
+            raise SettingsError(f"cannot read configuration file {path}: {exc.strerror}") from exc
+        for key, value in parse_conf_text(text, path).items():
+            if key not in DEFAULTS:
+                raise SettingsError(f"{path}: unknown setting {key!r}")
+            values[key] = value
+    for key in DEFAULTS:
+        if ENV_PREFIX + key.upper() in env:
+            values[key] = env[ENV_PREFIX + key.upper()]
+    values.update(overrides or {})
+
+    database = values["database"].strip().lower()
+    if database not in ("sqlite", "postgres", "off"):
+        raise SettingsError(f"database: expected one of: sqlite, postgres, off; got {database!r}")
+    workers_s = values["workers"].strip().lower()
+    workers = (os.cpu_count() or 1) if workers_s == "auto" else _int("workers", workers_s, 1)
+    return Settings(
+        values=values,
+        prefix=Path(values["prefix"]).absolute(),
+        database=database,
+        declarative_config=values["declarative_config"],
+        proxy_listen=_listens("proxy_listen", values["proxy_listen"], 8000),
+        admin_listen=_listens("admin_listen", values["admin_listen"], 8001),
+        status_listen=_listens("status_listen", values["status_listen"], 8100),
+        workers=workers,
+        proxy_access_log=values["proxy_access_log"].strip(),
+        proxy_error_log=values["proxy_error_log"].strip(),
+        admin_access_log=values["admin_access_log"].strip(),
+        trusted_ips=_trusted(values["trusted_ips"]),
+        real_ip_header=values["real_ip_header"].strip(),
+        real_ip_recursive=_bool("real_ip_recursive", values["real_ip_recursive"]),
+        headers=_headers(values["headers"]),
+        dns_hostsfile=values["dns_hostsfile"].strip(),
+        client_max_body_size=_size("nginx_http_client_max_body_size",
+                                   values["nginx_http_client_max_body_size"]),
+        keepalive_pool_size=_int("upstream_keepalive_pool_size",
+                                 values["upstream_keepalive_pool_size"]),
+        keepalive_max_requests=_int("upstream_keepalive_max_requests",
+                                    values["upstream_keepalive_max_requests"]),
+        keepalive_idle_timeout=float(_int("upstream_keepalive_idle_timeout",
+                                          values["upstream_keepalive_idle_timeout"])),
+        graceful_timeout=float(_int("graceful_timeout", values["graceful_timeout"])),
+    )
