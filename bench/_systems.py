@@ -1,0 +1,231 @@
+"""The systems the bench drives: the upstream, and the three proxies under test."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench import _nginx
+from bench._proc import Managed, ProcessSet, free_port, wait_http_ok
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO_ROOT = BENCH_DIR.parent
+
+
+@dataclass
+class Running:
+    """A started system: its process and the base URL wrk should hit."""
+
+    child: Managed
+    base_url: str
+
+
+class Upstream:
+    """nginx, 1 worker: ``return 200`` + ~100 B JSON, and a static 1 MiB file."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.prefix = workdir / "upstream"
+        self.port = 0
+
+    def start(self, procs: ProcessSet, cpus: set[int] | None) -> Running:
+        self.port = free_port()
+        _nginx.write_download_file(self.prefix)
+        _nginx.write_conf(self.prefix, _nginx.upstream_conf(self.prefix, self.port))
+        child = procs.start("upstream-nginx", _nginx.nginx_command(self.prefix), cpus=cpus)
+        base = f"http://127.0.0.1:{self.port}"
+        wait_http_ok(base + "/", child, timeout_s=15)
+        return Running(child, base)
+
+
+class System:
+    """A proxy under test. ``start`` configures it for ``n_routes`` prefix routes."""
+
+    name = "?"
+    description = "?"
+
+    def unavailable_reason(self) -> str | None:
+        """``None`` when the system can run here, else why not."""
+        return None
+
+    def start(
+        self,
+        procs: ProcessSet,
+        workdir: Path,
+        upstream_port: int,
+        n_routes: int,
+        cpus: set[int] | None,
+    ) -> Running:
+        raise NotImplementedError
+
+
+def _probe_path(n_routes: int) -> str:
+    return _nginx.route_paths(n_routes)[-1]
+
+
+class NginxProxy(System):
+    name = "nginx-proxy"
+    description = (
+        "nginx, worker_processes 1, upstream keepalive 128, proxy_http_version 1.1, "
+        "proxy_request_buffering off, N prefix `location` blocks"
+    )
+
+    def start(
+        self,
+        procs: ProcessSet,
+        workdir: Path,
+        upstream_port: int,
+        n_routes: int,
+        cpus: set[int] | None,
+    ) -> Running:
+        prefix = workdir / f"nginx-proxy-{n_routes}"
+        port = free_port()
+        _nginx.write_conf(prefix, _nginx.proxy_conf(prefix, port, upstream_port, n_routes))
+        child = procs.start(f"nginx-proxy-{n_routes}", _nginx.nginx_command(prefix), cpus=cpus)
+        base = f"http://127.0.0.1:{port}"
+        wait_http_ok(base + _probe_path(n_routes), child, timeout_s=30)
+        return Running(child, base)
+
+
+class AiohttpProxy(System):
+    name = "aiohttp"
+    description = (
+        "bench/aiohttp_proxy.py: aiohttp.web + one shared ClientSession (keep-alive "
+        "TCPConnector), streaming both ways, 1 process, default asyncio loop, linear prefix scan"
+    )
+
+    def unavailable_reason(self) -> str | None:
+        try:
+            import aiohttp  # noqa: F401
+        except ImportError:
+            return "aiohttp is not installed (pip install -e '.[dev]')"
+        return None
+
+    def start(
+        self,
+        procs: ProcessSet,
+        workdir: Path,
+        upstream_port: int,
+        n_routes: int,
+        cpus: set[int] | None,
+    ) -> Running:
+        port = free_port()
+        cmd = [
+            sys.executable,
+            str(BENCH_DIR / "aiohttp_proxy.py"),
+            "--port",
+            str(port),
+            "--upstream",
+            f"http://127.0.0.1:{upstream_port}",
+            "--routes",
+            str(n_routes),
+        ]
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        child = procs.start(f"aiohttp-{n_routes}", cmd, env=env, cpus=cpus)
+        base = f"http://127.0.0.1:{port}"
+        wait_http_ok(base + _probe_path(n_routes), child, timeout_s=30)
+        return Running(child, base)
+
+
+def tollway_config_yaml(upstream_port: int, n_routes: int) -> str:
+    """Kong 3.0 declarative config: one service, ``n_routes`` prefix routes."""
+    lines = [
+        '_format_version: "3.0"',
+        "services:",
+        "  - name: bench",
+        f"    url: http://127.0.0.1:{upstream_port}",
+        "    routes:",
+    ]
+    if n_routes <= 1:
+        lines += ["      - name: r", '        paths: ["/"]', "        strip_path: false"]
+    else:
+        for i, path in enumerate(_nginx.route_paths(n_routes)):
+            lines += [
+                f"      - name: r{i:05d}",
+                f'        paths: ["{path}"]',
+                "        strip_path: false",
+            ]
+    return "\n".join(lines) + "\n"
+
+
+def find_tollway() -> str | None:
+    found = shutil.which("tollway")
+    if found:
+        return found
+    candidate = REPO_ROOT / ".venv" / "bin" / "tollway"
+    return str(candidate) if candidate.exists() else None
+
+
+class Tollway(System):
+    name = "tollway"
+    description = (
+        "tollway start, TOLLWAY_WORKERS=1, TOLLWAY_DATABASE=off (declarative file), "
+        "TOLLWAY_PROXY_ACCESS_LOG=off"
+    )
+
+    def __init__(self) -> None:
+        self.exe = find_tollway()
+
+    def unavailable_reason(self) -> str | None:
+        if not self.exe:
+            return "no `tollway` executable on PATH or in .venv/bin (pip install -e .)"
+        try:
+            proc = subprocess.run(
+                [self.exe, "start", "--help"],
+                capture_output=True,
+                text=True,
+                timeout=30,
+                check=False,
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return f"`tollway start --help` failed: {exc}"
+        if proc.returncode != 0:
+            err = (proc.stderr or proc.stdout).strip().splitlines()
+            last = err[-1] if err else ""
+            return f"`tollway start --help` exited {proc.returncode}: {last}"
+        return None
+
+    def start(
+        self,
+        procs: ProcessSet,
+        workdir: Path,
+        upstream_port: int,
+        n_routes: int,
+        cpus: set[int] | None,
+    ) -> Running:
+        assert self.exe is not None
+        prefix = workdir / f"tollway-{n_routes}"
+        prefix.mkdir(parents=True, exist_ok=True)
+        conf = prefix / "bench.yaml"
+        conf.write_text(tollway_config_yaml(upstream_port, n_routes))
+        port, admin = free_port(), free_port()
+        env = dict(
+            os.environ,
+            TOLLWAY_DATABASE="off",
+            TOLLWAY_WORKERS="1",
+            TOLLWAY_PROXY_LISTEN=f"127.0.0.1:{port}",
+            TOLLWAY_ADMIN_LISTEN=f"127.0.0.1:{admin}",
+            TOLLWAY_PROXY_ACCESS_LOG="off",
+            TOLLWAY_PREFIX=str(prefix),
+        )
+        child = procs.start(
+            f"tollway-{n_routes}",
+            [self.exe, "start", "--config", str(conf)],
+            env=env,
+            cpus=cpus,
+            cwd=prefix,
+        )
+        wait_http_ok(f"http://127.0.0.1:{admin}/status", child, timeout_s=30)
+        base = f"http://127.0.0.1:{port}"
+        wait_http_ok(base + _probe_path(n_routes), child, timeout_s=10)
+        return Running(child, base)
+
+
+ALL_SYSTEMS: dict[str, type[System]] = {
+    NginxProxy.name: NginxProxy,
+    AiohttpProxy.name: AiohttpProxy,
+    Tollway.name: Tollway,
+}
