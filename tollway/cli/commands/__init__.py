@@ -9,6 +9,7 @@ import click
 # (module, group) pairs: group "root" is `tollway`, "config" is `tollway config`.
 COMMANDS: list[tuple[str, str]] = [
     ("mock", "root"),
+    ("validate", "config"),
 ]
 
 
