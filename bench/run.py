@@ -226,14 +226,22 @@ def measure(
     warmup_s: int,
     script: str | None,
     wrk_cpus: set[int] | None,
-) -> tuple[WrkResult, str]:
+    repeat: int = 1,
+) -> tuple[WrkResult, str, list[float]]:
+    """Warm up once, then run wrk ``repeat`` times; keep the run with the median req/s."""
     url = running.base_url + scenario.path
     if warmup_s > 0:
         run_wrk(url, params, duration_s=warmup_s, script=script, preexec_fn=pinner(wrk_cpus))
-    result, raw = run_wrk(url, params, script=script, preexec_fn=pinner(wrk_cpus))
-    if not running.child.alive():
-        raise RuntimeError(f"{running.child.name} died during the run:\n{running.child.log_tail()}")
-    return result, raw
+    runs: list[tuple[WrkResult, str]] = []
+    for _ in range(max(1, repeat)):
+        runs.append(run_wrk(url, params, script=script, preexec_fn=pinner(wrk_cpus)))
+        if not running.child.alive():
+            raise RuntimeError(
+                f"{running.child.name} died during the run:\n{running.child.log_tail()}"
+            )
+    ordered = sorted(runs, key=lambda r: r[0].requests_per_sec)
+    result, raw = ordered[(len(ordered) - 1) // 2]
+    return result, raw, [r.requests_per_sec for r, _ in runs]
 
 
 def run_cell(
@@ -246,6 +254,7 @@ def run_cell(
     warmup_s: int,
     script: str | None,
     layout: dict[str, set[int]],
+    repeat: int = 1,
 ) -> dict[str, Any]:
     mark = len(procs.children)
     try:
@@ -253,8 +262,15 @@ def run_cell(
             procs, workdir, upstream.port, scenario.n_routes, layout.get("sut")
         )
         smoke_check(running.base_url, scenario)
-        result, raw = measure(running, scenario, params, warmup_s, script, layout.get("wrk"))
-        cell: dict[str, Any] = {"status": "ok", "wrk": result.to_dict(), "raw": raw}
+        result, raw, all_rps = measure(
+            running, scenario, params, warmup_s, script, layout.get("wrk"), repeat
+        )
+        cell: dict[str, Any] = {
+            "status": "ok",
+            "wrk": result.to_dict(),
+            "raw": raw,
+            "runs_requests_per_sec": all_rps,
+        }
         if result.errors:
             cell["warning"] = (
                 f"wrk reported errors: socket {result.socket_errors}, "
@@ -281,6 +297,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument(
         "--systems", default=",".join(ALL_SYSTEMS), help=f"comma list of {', '.join(ALL_SYSTEMS)}"
+    )
+    p.add_argument(
+        "--repeat", type=int, default=1, help="measured runs per cell; the median is kept (1)"
     )
     p.add_argument("--pinning", choices=sorted(PINNINGS), default="split", help="CPU layout")
     p.add_argument("--json", metavar="FILE", help="write all results (and raw wrk output) here")
@@ -328,7 +347,8 @@ def main(argv: list[str] | None = None) -> int:
     wrk_version = info["wrk"].split(" Copyright")[0]
     print(f"bench: {info['nginx']}; {wrk_version}; aiohttp {info['aiohttp']}")
     print(
-        f"bench: {params.describe()} per cell after a {args.warmup}s discarded warm-up; "
+        f"bench: {params.describe()} x{args.repeat} (median kept) per cell after a "
+        f"{args.warmup}s discarded warm-up; "
         f"pinning {args.pinning} {({k: sorted(v) for k, v in layout.items()})}"
     )
 
@@ -367,6 +387,7 @@ def main(argv: list[str] | None = None) -> int:
                     args.warmup,
                     str(script) if scenario.upload else None,
                     layout,
+                    args.repeat,
                 )
                 if cells[name].get("warning"):
                     print(f"bench:   warning: {cells[name]['warning']}")
@@ -389,7 +410,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         doc = {
             "machine": info,
-            "wrk": {**params.__dict__, "warmup_s": args.warmup, "command": params.describe()},
+            "wrk": {
+                **params.__dict__,
+                "warmup_s": args.warmup,
+                "repeat": args.repeat,
+                "command": params.describe(),
+            },
             "pinning": {"name": args.pinning, **{k: sorted(v) for k, v in layout.items()}},
             "systems": {n: s.description for n, s in systems.items()},
             "scenarios": {n: SCENARIOS[n].title for n in scenario_names},
