@@ -174,3 +174,65 @@ def test_config_model_helpers() -> None:
     import hashlib
 
     assert config.hash == hashlib.md5(canonical.encode()).hexdigest()
+
+
+KONG_EXAMPLE = r"""
+_format_version: "3.0"
+_transform: true
+services:
+- name: orders
+  url: http://orders.internal:8080/api
+  retries: 3
+  tags: [team-a]
+  routes:
+  - name: orders-route
+    paths: ["/orders", "~/v(?<ver>\\d+)/orders$"]
+    methods: [GET, POST]
+    plugins:
+    - name: rate-limiting
+      config: {minute: 60, policy: local}
+  plugins:
+  - name: key-auth
+consumers:
+- username: alice
+  keyauth_credentials:
+  - key: alice-secret
+  jwt_secrets:
+  - key: alice-iss
+    secret: s3cr3t
+upstreams:
+- name: orders.internal
+  targets:
+  - target: 10.0.0.1:8080
+    weight: 90
+plugins:
+- name: rate-limiting
+  service: orders
+  consumer: alice
+  config: {second: 5}
+"""
+
+
+def test_kong_reference_example() -> None:
+    from conftest import make_plugin
+
+    from tollway.plugins import registry
+
+    for name in ("rate-limiting", "key-auth"):
+        registry.register(make_plugin(name))
+    try:
+        config = load_text(KONG_EXAMPLE, "kong.yml")
+    finally:
+        for name in ("rate-limiting", "key-auth"):
+            registry.unregister(name)
+    e = config.entities
+    assert e["routes"][0]["paths"] == ["/orders", "~/v(?<ver>\\d+)/orders$"]
+    svc_id, consumer_id = e["services"][0]["id"], e["consumers"][0]["id"]
+    scoped = [(p["name"], p["route"], p["service"], p["consumer"]) for p in e["plugins"]]
+    assert scoped == [
+        ("rate-limiting", {"id": e["routes"][0]["id"]}, None, None),
+        ("key-auth", None, {"id": svc_id}, None),
+        ("rate-limiting", None, {"id": svc_id}, {"id": consumer_id}),
+    ]
+    assert e["jwt_secrets"][0]["secret"] == "s3cr3t"
+    assert e["keyauth_credentials"][0]["consumer"] == {"id": consumer_id}
