@@ -68,7 +68,9 @@ class DownstreamProtocol(asyncio.Protocol):
         self.url = b""
         self.headers: list[tuple[bytes, bytes]] = []
         self.header_bytes = 0
-        self.head_started = 0.0
+        # Upstream request header lines that depend only on the connection (§2.8), built
+        # once per connection by ServerState.connection_opened for untrusted peers.
+        self.static_forwarded = b""
 
     # -- asyncio callbacks ------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -95,7 +97,7 @@ class DownstreamProtocol(asyncio.Protocol):
         return True if (self.current is not None or self.pipeline) else None
 
     def data_received(self, data: bytes) -> None:
-        self.last_active = self.loop.time()
+        self.last_active = self.loop.time()  # also the start time of a request begun here
         if self.upgraded:
             if self.current is not None:
                 self.current.on_downstream_tunnel_data(data)
@@ -127,21 +129,19 @@ class DownstreamProtocol(asyncio.Protocol):
             self.current.downstream_write_paused(False)
 
     # -- httptools callbacks ----------------------------------------------------------------
-    def on_message_begin(self) -> None:
-        self.url = b""
-        self.headers = []
-        self.header_bytes = 0
-        self.head_started = self.loop.time()
-
+    # There is no on_message_begin: the per-request parse state is reset in
+    # on_headers_complete, which saves a callback per request.
     def on_url(self, url: bytes) -> None:
         self.url += url
         if len(self.url) > MAX_URL:
             raise RequestTooLarge(414)
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        size = len(name) + len(value)
-        self.header_bytes += size
-        if (size > MAX_HEADER_LINE or self.header_bytes > MAX_HEADERS_TOTAL
+        self.header_bytes += len(name) + len(value)
+        # A single line cannot pass MAX_HEADER_LINE before the total does: check lazily.
+        if self.header_bytes > MAX_HEADER_LINE and (
+                len(name) + len(value) > MAX_HEADER_LINE
+                or self.header_bytes > MAX_HEADERS_TOTAL
                 or len(self.headers) >= MAX_HEADER_COUNT):
             raise RequestTooLarge(431)
         self.headers.append((name, value))
@@ -149,7 +149,10 @@ class DownstreamProtocol(asyncio.Protocol):
     def on_headers_complete(self) -> None:
         p = self.parser
         ex = Exchange(self, p.get_method(), self.url, self.headers, p.get_http_version(),
-                      p.should_keep_alive(), self.head_started)
+                      p.should_keep_alive(), self.last_active)
+        self.url = b""
+        self.headers = []
+        self.header_bytes = 0
         self.requests += 1
         self.parsing = ex
         if self.current is None:

@@ -19,7 +19,7 @@ import ssl
 from typing import TYPE_CHECKING, Any
 
 from tollway.dataplane import local_reply
-from tollway.dataplane.http import HOP_BY_HOP, IDEMPOTENT, VIA_VALUE, status_line
+from tollway.dataplane.http import IDEMPOTENT, STATUS_LINES, VIA_VALUE, status_line
 from tollway.dataplane.upstream.connection import Failure, UpstreamConnection
 
 if TYPE_CHECKING:
@@ -41,21 +41,52 @@ SPECIAL: dict[bytes, int] = {
     b"x-forwarded-port": H_XFPORT, b"x-forwarded-path": H_XFPATH,
     b"x-forwarded-prefix": H_XFPREFIX,
 }
+# Response headers the pass over the upstream's headers treats specially (§2.9).
+R_CLEN, R_DATE, R_SERVER, R_VIA, R_TENC, R_UPGRADE, R_HOP = range(7)
+RESPONSE_SPECIAL: dict[bytes, int] = {
+    b"content-length": R_CLEN, b"date": R_DATE, b"server": R_SERVER, b"via": R_VIA,
+    b"transfer-encoding": R_TENC, b"connection": R_UPGRADE, b"upgrade": R_UPGRADE,
+    b"keep-alive": R_HOP, b"proxy-connection": R_HOP, b"proxy": R_HOP, b"te": R_HOP,
+    b"trailer": R_HOP, b"proxy-authenticate": R_HOP,
+}
 # Accept and Content-Type are forwarded and also remembered for error-body negotiation.
 REMEMBERED: dict[bytes, int] = {b"accept": H_ACCEPT, b"content-type": H_CTYPE}
 
 
 class Exchange:
-    __slots__ = (
-        "proto", "state", "loop", "snapshot", "method", "url", "headers", "http11",
-        "keep_alive", "t_start", "t_upstream", "request_id",
-        "host", "accept", "req_ctype", "upgrade", "expect_continue", "te_trailers",
-        "chunked_in", "has_body", "content_length", "fwd", "forwarded",
-        "req_complete", "body_buf", "body_buffered", "replay", "replay_size", "req_size",
-        "conn", "request_sent", "tries_left", "head", "match", "service",
-        "response_started", "status", "chunked_out", "resp_size", "done", "error",
-        "continue_sent", "upstream_addr", "tries", "tunnel", "head_sent",
-    )
+    # No __slots__: most fields keep their class-level default for most requests, and an
+    # instance dict filled with the dozen that change is cheaper than assigning forty slots.
+    t_upstream = 0.0
+    request_id = ""
+    host = b""
+    accept: bytes | None = None
+    req_ctype: bytes | None = None
+    upgrade = False
+    expect_continue = False
+    te_trailers = False
+    chunked_in = False
+    has_body = False
+    content_length = b""
+    body_buffered = 0
+    replay_size = 0
+    req_size = 0
+    conn: UpstreamConnection | None = None
+    request_sent = False
+    tries_left = 0
+    tries = 0
+    head = b""
+    match: Any = None
+    service: ServiceSpec | None = None
+    response_started = False
+    status = 0
+    chunked_out = False
+    resp_size = 0
+    done = False
+    error = ""
+    continue_sent = False
+    upstream_addr = ""
+    tunnel = False
+    head_sent = False
 
     def __init__(self, proto: DownstreamProtocol, method: bytes, url: bytes,
                  headers: list[tuple[bytes, bytes]], version: str, keep_alive: bool,
@@ -70,42 +101,10 @@ class Exchange:
         self.http11 = version == "1.1"
         self.keep_alive = keep_alive
         self.t_start = started
-        self.t_upstream = 0.0
-        self.request_id = ""
-        self.host = b""
-        self.accept: bytes | None = None
-        self.req_ctype: bytes | None = None
-        self.upgrade = False
-        self.expect_continue = False
-        self.te_trailers = False
-        self.chunked_in = False
-        self.has_body = False
-        self.content_length = b""
         self.fwd: list[bytes] = []
         self.forwarded: dict[int, bytes] = {}
-        self.req_complete = False
         self.body_buf: list[bytes] = []
-        self.body_buffered = 0
         self.replay: list[bytes] | None = []
-        self.replay_size = 0
-        self.req_size = 0
-        self.conn: UpstreamConnection | None = None
-        self.request_sent = False
-        self.tries_left = 0
-        self.tries = 0
-        self.head = b""
-        self.match: Any = None
-        self.service: ServiceSpec | None = None
-        self.response_started = False
-        self.status = 0
-        self.chunked_out = False
-        self.resp_size = 0
-        self.done = False
-        self.error = ""
-        self.continue_sent = False
-        self.upstream_addr = ""
-        self.tunnel = False
-        self.head_sent = False
         self._scan_headers()
         # httptools reports the end of a bodiless request only after on_headers_complete has
         # started the exchange; knowing it now lets a local reply keep the connection alive.
@@ -212,7 +211,6 @@ class Exchange:
         return out
 
     def _build_head(self, m: Any, svc: ServiceSpec, raw_path: bytes, qpos: int) -> bytes:
-        st = self.state
         proto = self.proto
         uri = m.upstream_path.encode("utf-8", "surrogateescape")
         if qpos >= 0:
@@ -224,24 +222,30 @@ class Exchange:
         client = proto.client_ip_bytes
         xff = fw.get(H_XFF)
         parts += (b"X-Forwarded-For: ", xff + b", " + client if xff else client, b"\r\n")
-        trusted = proto.trusted
-        parts += (b"X-Forwarded-Proto: ",
-                  fw.get(H_XFPROTO, proto.scheme_bytes) if trusted else proto.scheme_bytes,
-                  b"\r\nX-Forwarded-Host: ")
-        fhost = fw.get(H_XFHOST) if trusted else None
-        if fhost is None:
-            fhost = self.host.split(b":", 1)[0].lower() if self.host else b""
-        parts += (fhost, b"\r\nX-Forwarded-Port: ",
-                  fw.get(H_XFPORT, proto.port_bytes) if trusted else proto.port_bytes,
-                  b"\r\nX-Forwarded-Path: ",
-                  fw.get(H_XFPATH, raw_path) if trusted else raw_path, b"\r\n")
-        prefix = fw.get(H_XFPREFIX) if trusted else None
-        if prefix is None and m.prefix:
-            prefix = m.prefix.encode("utf-8", "surrogateescape")
-        if prefix:
-            parts += (b"X-Forwarded-Prefix: ", prefix, b"\r\n")
-        parts += (b"X-Real-IP: ", self._real_ip() if trusted else client, b"\r\n")
-        if self.request_id and st.request_id_upstream:
+        prefix = m.prefix
+        if not proto.trusted:
+            # Common case: nothing the client says about forwarding is believed.
+            parts += (proto.static_forwarded, b"X-Forwarded-Host: ",
+                      self.host.split(b":", 1)[0].lower() if self.host else b"",
+                      b"\r\nX-Forwarded-Path: ", raw_path, b"\r\n")
+            if prefix:
+                parts += (b"X-Forwarded-Prefix: ", prefix.encode("utf-8", "surrogateescape"),
+                          b"\r\n")
+        else:
+            fhost = fw.get(H_XFHOST)
+            if fhost is None:
+                fhost = self.host.split(b":", 1)[0].lower() if self.host else b""
+            parts += (b"X-Forwarded-Proto: ", fw.get(H_XFPROTO, proto.scheme_bytes),
+                      b"\r\nX-Forwarded-Host: ", fhost,
+                      b"\r\nX-Forwarded-Port: ", fw.get(H_XFPORT, proto.port_bytes),
+                      b"\r\nX-Forwarded-Path: ", fw.get(H_XFPATH, raw_path), b"\r\n")
+            fprefix = fw.get(H_XFPREFIX)
+            if fprefix is None and prefix:
+                fprefix = prefix.encode("utf-8", "surrogateescape")
+            if fprefix:
+                parts += (b"X-Forwarded-Prefix: ", fprefix, b"\r\n")
+            parts += (b"X-Real-IP: ", self._real_ip(), b"\r\n")
+        if self.request_id and self.state.request_id_upstream:
             parts += (b"X-Tollway-Request-Id: ", self.request_id.encode(), b"\r\n")
         if self.te_trailers:
             parts.append(b"TE: trailers\r\n")
@@ -441,45 +445,49 @@ class Exchange:
             self.proto.resume(4)
 
     # -- response ---------------------------------------------------------------------------
-    def on_response_head(self, status: int, reason: bytes,
-                         headers: list[tuple[bytes, bytes]], no_body: bool) -> None:
+    def on_response_head(self, status: int, headers: list[tuple[bytes, bytes]],
+                         no_body: bool) -> bool:
+        """Send the response head downstream. Returns whether the upstream framed the body
+        (Content-Length or chunked); if not, the upstream's close ends it."""
         if self.done:
-            return
+            return True
         now = self.loop.time()
         st = self.state
         self.response_started = True
         self.status = status
-        parts = [status_line(status, reason)]
+        parts = [STATUS_LINES.get(status) or status_line(status)]
         via = b""
-        has_server = has_date = False
+        has_server = has_date = framed = False
         clen: bytes | None = None
         upgrade = status == 101
+        special = RESPONSE_SPECIAL
         for name, value in headers:
-            ln = name.lower()
-            if ln in HOP_BY_HOP:
-                if upgrade and (ln == b"connection" or ln == b"upgrade"):
-                    parts.append(name + b": " + value + b"\r\n")
-                continue
-            if ln == b"content-length":
+            code = special.get(name.lower())
+            if code is None:
+                parts.append(name + b": " + value + b"\r\n")
+            elif code == R_CLEN:
                 clen = value
-                continue
-            if ln == b"via":
-                via = value
-                continue
-            if ln == b"server":
-                has_server = True
-            elif ln == b"date":
+                framed = True
+            elif code == R_DATE:
                 has_date = True
-            parts.append(name + b": " + value + b"\r\n")
+                parts.append(name + b": " + value + b"\r\n")
+            elif code == R_SERVER:
+                has_server = True
+                parts.append(name + b": " + value + b"\r\n")
+            elif code == R_VIA:
+                via = value
+            elif code == R_TENC:
+                framed = True
+            elif upgrade and code == R_UPGRADE:
+                parts.append(name + b": " + value + b"\r\n")
         if not has_date:
             parts += (b"Date: ", st.date, b"\r\n")
         if upgrade:
             self.tunnel = True
-        elif no_body:
-            if clen is not None:
-                parts += (b"Content-Length: ", clen, b"\r\n")
         elif clen is not None:
             parts += (b"Content-Length: ", clen, b"\r\n")
+        elif no_body:
+            pass
         elif self.http11:
             parts.append(b"Transfer-Encoding: chunked\r\n")
             self.chunked_out = True
@@ -492,22 +500,31 @@ class Exchange:
             parts += (b"Via: ", via, b"\r\n")
         if flags.server and not has_server:
             parts.append(local_reply.SERVER_LINE)
-        if flags.upstream_latency:
-            parts += (b"X-Tollway-Upstream-Latency: ",
-                      b"%d" % int((now - self.t_upstream) * 1000), b"\r\n")
-        if flags.proxy_latency:
-            parts += (b"X-Tollway-Proxy-Latency: ",
-                      b"%d" % int((self.t_upstream - self.t_start) * 1000), b"\r\n")
+        if flags.latency:
+            t_up = self.t_upstream
+            parts.append(b"X-Tollway-Upstream-Latency: %d\r\nX-Tollway-Proxy-Latency: %d\r\n"
+                         % ((now - t_up) * 1000, (t_up - self.t_start) * 1000))
+        else:
+            if flags.upstream_latency:
+                parts.append(b"X-Tollway-Upstream-Latency: %d\r\n"
+                             % ((now - self.t_upstream) * 1000))
+            if flags.proxy_latency:
+                parts.append(b"X-Tollway-Proxy-Latency: %d\r\n"
+                             % ((self.t_upstream - self.t_start) * 1000))
         if flags.request_id:
             parts += (b"X-Tollway-Request-Id: ", self.request_id.encode(), b"\r\n")
         if not upgrade:
             if not self.keep_alive or st.draining:
                 self.keep_alive = False
-                parts.append(b"Connection: close\r\n")
+                parts.append(b"Connection: close\r\n\r\n")
             elif not self.http11:
-                parts.append(b"Connection: keep-alive\r\n")
-        parts.append(b"\r\n")
+                parts.append(b"Connection: keep-alive\r\n\r\n")
+            else:
+                parts.append(b"\r\n")
+        else:
+            parts.append(b"\r\n")
         self.proto.write(b"".join(parts))
+        return framed or no_body
 
     def on_response_body(self, data: bytes) -> None:
         if self.done:

@@ -43,6 +43,7 @@ class HeaderFlags:
     upstream_latency: bool
     response_latency: bool
     request_id: bool
+    latency: bool  # both upstream and proxy latency: one formatted line
 
 
 class ServerState:
@@ -62,6 +63,7 @@ class ServerState:
             upstream_latency="x-tollway-upstream-latency" in h,
             response_latency="x-tollway-response-latency" in h,
             request_id="x-tollway-request-id" in h,
+            latency="x-tollway-proxy-latency" in h and "x-tollway-upstream-latency" in h,
         )
         log_path = settings.proxy_access_log
         self.access_log = None if log_path in ("off", "") else AccessLog(loop, log_path)
@@ -90,6 +92,9 @@ class ServerState:
         self.connections.add(proto)
         proto.client_ip_bytes = proto.client_ip.encode()
         proto.trusted = self.is_trusted(proto.client_ip) if self.trusted_ips else False
+        proto.static_forwarded = (b"X-Forwarded-Proto: " + proto.scheme_bytes
+                                  + b"\r\nX-Forwarded-Port: " + proto.port_bytes
+                                  + b"\r\nX-Real-IP: " + proto.client_ip_bytes + b"\r\n")
         if self.draining:
             proto.close()
 

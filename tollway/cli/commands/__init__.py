@@ -8,6 +8,7 @@ import click
 
 # (module, group) pairs: group "root" is `tollway`, "config" is `tollway config`.
 COMMANDS: list[tuple[str, str]] = [
+    ("start", "root"),
     ("mock", "root"),
     ("validate", "config"),
 ]

@@ -61,11 +61,9 @@ class UpstreamConnection(asyncio.Protocol):
         # per-exchange state
         self.exchange: Exchange | None = None
         self.last_io = 0.0
-        self.timer: asyncio.TimerHandle | None = None
         self.timeout = 60.0
         self.head_only = False  # response to HEAD: no body whatever Content-Length says
         self.status = 0
-        self.reason = b""
         self.headers: list[tuple[bytes, bytes]] = []
         self.response_started = False
         self.close_delimited = False
@@ -127,9 +125,6 @@ class UpstreamConnection(asyncio.Protocol):
             self.exchange.upstream_write_paused(False)
 
     # -- httptools callbacks ----------------------------------------------------------------
-    def on_status(self, reason: bytes) -> None:
-        self.reason = reason
-
     def on_header(self, name: bytes, value: bytes) -> None:
         self.headers.append((name, value))
 
@@ -147,8 +142,7 @@ class UpstreamConnection(asyncio.Protocol):
         self.response_started = True
         headers, self.headers = self.headers, []
         no_body = self.head_only or status in NO_BODY_STATUSES
-        self.close_delimited = not no_body and not _has_framing(headers)
-        ex.on_response_head(status, self.reason, headers, no_body)
+        self.close_delimited = not ex.on_response_head(status, headers, no_body)
         if self.head_only and self.exchange is not None:
             # llhttp would wait for the body that Content-Length announces; a HEAD response
             # has none, so end it here and give this connection a fresh parser.
@@ -182,10 +176,9 @@ class UpstreamConnection(asyncio.Protocol):
         self.close_delimited = False
         self.status = 0
         self.timeout = timeout
-        now = self.last_io = self.loop.time()
-        self.timer = self.loop.call_at(now + timeout, self._on_timer)
-        assert self.transport is not None
-        self.transport.write(head)
+        self.last_io = self.loop.time()
+        self.pool.active.add(self)
+        self.transport.write(head)  # type: ignore[union-attr]
 
     def send(self, data: bytes) -> None:
         t = self.transport
@@ -248,32 +241,16 @@ class UpstreamConnection(asyncio.Protocol):
             ex.on_upstream_error(kind, started)
 
     def _cancel_timer(self) -> None:
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None
+        self.pool.active.discard(self)
 
-    def _on_timer(self) -> None:
-        # One timer per exchange, re-armed lazily: I/O only stamps `last_io`, so a fast
-        # exchange costs one call_at and one cancel, however many reads it takes.
-        self.timer = None
-        if self.exchange is None:
-            return
-        now = self.loop.time()
-        since = self.paused_since if self.write_paused else self.last_io
-        if self.tunnel:
+    def check_timeout(self, now: float) -> None:
+        """Called by the pool's timeout sweep. I/O only stamps `last_io`, so a fast exchange
+        costs two set operations instead of a timer allocation and cancel."""
+        if self.exchange is None or self.tunnel:
             return  # websocket tunnels are not subject to the read timeout
+        since = self.paused_since if self.write_paused else self.last_io
         if now - since >= self.timeout:
             self._fail(Failure.TIMEOUT)
-        else:
-            self.timer = self.loop.call_at(since + self.timeout, self._on_timer)
-
-
-def _has_framing(headers: list[tuple[bytes, bytes]]) -> bool:
-    for name, _ in headers:
-        n = name.lower()
-        if n == b"content-length" or n == b"transfer-encoding":
-            return True
-    return False
 
 
 def _keep_alive(headers: list[tuple[bytes, bytes]]) -> bool:

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from tollway.dataplane.upstream.connection import UpstreamConnection
 
 Origin = tuple[str, int, bool]
+TIMEOUT_RESOLUTION = 0.01
 
 
 class Pool:
@@ -28,7 +29,19 @@ class Pool:
         self.max_requests = max_requests
         self.idle_timeout = idle_timeout
         self.idle: dict[Origin, list[UpstreamConnection]] = {}
+        # Connections serving an exchange, checked by `check_timeouts` every
+        # TIMEOUT_RESOLUTION seconds: Kong's connect/write/read timeouts at 10 ms precision.
+        self.active: set[UpstreamConnection] = set()
         self.closed = False
+        self._timer = loop.call_later(TIMEOUT_RESOLUTION, self.check_timeouts)
+
+    def check_timeouts(self) -> None:
+        if self.active:
+            now = self.loop.time()
+            for conn in list(self.active):
+                conn.check_timeout(now)
+        if not self.closed:
+            self._timer = self.loop.call_later(TIMEOUT_RESOLUTION, self.check_timeouts)
 
     def acquire(self, origin: Origin) -> UpstreamConnection | None:
         """An idle, open connection to `origin`, or None. Never blocks."""
@@ -73,6 +86,7 @@ class Pool:
 
     def close(self) -> None:
         self.closed = True
+        self._timer.cancel()
         for stack in self.idle.values():
             for conn in stack:
                 conn.close()

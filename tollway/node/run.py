@@ -1,0 +1,103 @@
+"""`tollway start`: load settings and the initial config, start the supervisor, the workers
+and the admin listener, and run until SIGTERM/SIGINT (then drain and exit 0)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+import uvicorn
+import uvloop
+
+from tollway.config.errors import ConfigError
+from tollway.config.loader import load_file
+from tollway.config.model import Config
+from tollway.controlplane.admin import create_admin_app
+from tollway.controlplane.store import EmbeddedStore
+from tollway.dataplane.server import bind_listener
+from tollway.node.logs import setup_error_log
+from tollway.node.supervisor import ApplyError, Supervisor
+from tollway.settings import Settings
+
+log = logging.getLogger("tollway.node")
+
+
+class StartError(Exception):
+    """The node cannot start; the message says why (printed, exit 1)."""
+
+
+def initial_config(settings: Settings, path: str | None) -> tuple[Config, EmbeddedStore | None,
+                                                                  int | None]:
+    path = path or settings.declarative_config or None
+    if settings.database == "postgres":
+        raise StartError("database=postgres is not available yet in this build; use "
+                         "database=sqlite (the default) or database=off")
+    if settings.database == "off":
+        return (load_file(path) if path else Config.empty()), None, None
+    store = EmbeddedStore(settings.prefix / "tollway.db")
+    if path:
+        config = load_file(path)
+        return config, store, store.append(config, "tollway start", f"loaded from {path}")
+    latest = store.latest()
+    if latest is None:
+        return Config.empty(), store, None
+    revision, config = latest
+    return config, store, revision
+
+
+async def serve(settings: Settings, config_path: str | None) -> int:
+    config, store, revision = initial_config(settings, config_path)
+    settings.prefix.mkdir(parents=True, exist_ok=True)
+    node = Supervisor(settings, config, store, revision)
+    try:
+        node.check(config)
+    except Exception as exc:
+        raise StartError(f"config does not compile: {exc}") from exc
+    admin_socks = [bind_listener(listen) for listen in settings.admin_listen]
+    await node.start_workers()
+    loop = asyncio.get_running_loop()
+    admin_servers = []
+    for sock in admin_socks:
+        ucfg = uvicorn.Config(create_admin_app(node), lifespan="off", log_config=None,
+                              access_log=settings.admin_access_log != "off",
+                              loop="none", http="httptools")
+        ucfg.load()
+        server = uvicorn.Server(ucfg)
+        server.lifespan = ucfg.lifespan_class(ucfg)
+        await server.startup(sockets=[sock])
+        admin_servers.append((server, sock, loop.create_task(server.main_loop())))
+    log.info("tollway started: proxy %s, admin %s, %d worker(s), config %s",
+             ", ".join(map(str, settings.proxy_listen)),
+             ", ".join(map(str, settings.admin_listen)) or "off",
+             settings.workers, config.hash)
+    stop = asyncio.Event()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    loop.add_signal_handler(signal.SIGINT, stop.set)
+    watcher = loop.create_task(node.watch())
+    await stop.wait()
+    log.info("tollway stopping: draining workers")
+    for server, _, task in admin_servers:
+        server.should_exit = True
+        await task
+    await node.stop()
+    watcher.cancel()
+    for server, sock, _ in admin_servers:
+        await server.shutdown(sockets=[sock])
+    log.info("tollway stopped")
+    return 0
+
+
+def start(settings: Settings, config_path: str | None) -> int:
+    setup_error_log(settings)
+    try:
+        return uvloop.run(serve(settings, config_path))
+    except ConfigError as exc:
+        for item in exc.errors:
+            log.error("%s", item)
+        log.error("tollway not started: the configuration is invalid (%d error(s))",
+                  len(exc.errors))
+        return 1
+    except (StartError, ApplyError, OSError) as exc:
+        log.error("tollway not started: %s", exc)
+        return 1

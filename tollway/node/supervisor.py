@@ -1,0 +1,200 @@
+"""The node: one supervisor process that owns the config and the admin listener, and N
+worker processes that serve the proxy.
+
+    tollway start
+        │  settings, initial config (file, or the store's latest revision)
+        ▼
+    Supervisor ── admin listener (Starlette on uvicorn) ── store (SQLite)
+        │ socketpair per worker (tollway.node.channel)
+        ├── worker 1 ── proxy listener (SO_REUSEPORT)
+        └── worker N ── proxy listener (SO_REUSEPORT)
+
+A config change is validated and compiled here first, stored, then sent to every worker;
+`apply` returns once every worker has acknowledged, so the next request on any worker sees
+it (DECISIONS.md #5). A worker that dies is restarted with the current config.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from tollway.config.model import Config
+from tollway.controlplane.store import EmbeddedStore
+from tollway.dataplane.resolver import Resolver
+from tollway.dataplane.snapshot import Snapshot
+from tollway.node import channel
+from tollway.settings import Settings
+
+log = logging.getLogger("tollway.node")
+
+READY_TIMEOUT = 30.0
+ACK_TIMEOUT = 30.0
+
+
+class ApplyError(Exception):
+    """A config passed validation but could not be compiled or delivered."""
+
+
+@dataclass
+class WorkerHandle:
+    slot: int
+    process: subprocess.Popen[bytes]
+    writer: asyncio.StreamWriter
+    reader: asyncio.StreamReader
+    ready: asyncio.Future[None]
+    stats: dict[str, Any] = field(default_factory=dict)
+    pending: dict[int, asyncio.Future[dict[str, Any]]] = field(default_factory=dict)
+    started_at: float = field(default_factory=time.time)
+
+
+class Supervisor:
+    def __init__(self, settings: Settings, config: Config, store: EmbeddedStore | None,
+                 revision: int | None = None) -> None:
+        self.settings = settings
+        self.config = config
+        self.revision = revision
+        self.store = store
+        self.workers: dict[int, WorkerHandle] = {}
+        self.lock = asyncio.Lock()
+        self.next_id = 0
+        self.stopping = False
+        self.started_at = time.time()
+        self.restarts = 0
+        self.resolver = Resolver(settings.dns_hostsfile)
+
+    # -- workers ----------------------------------------------------------------------------
+    async def spawn(self, slot: int) -> WorkerHandle:
+        parent, child = socket.socketpair()
+        env = dict(os.environ)
+        env.update(self.settings.to_env())
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tollway.node.worker", str(child.fileno())],
+            pass_fds=(child.fileno(),), env=env)
+        child.close()
+        reader, writer = await channel.open_channel(parent)
+        loop = asyncio.get_running_loop()
+        handle = WorkerHandle(slot, proc, writer, reader, loop.create_future())
+        self.workers[slot] = handle
+        channel.send(writer, {"op": "config", "id": 0, "entities": self.config.entities})
+        loop.create_task(self._listen(handle))
+        return handle
+
+    async def _listen(self, handle: WorkerHandle) -> None:
+        while True:
+            try:
+                msg = await channel.receive(handle.reader)
+            except (ConnectionError, ValueError):
+                msg = None
+            if msg is None:
+                break
+            op = msg.get("op")
+            if op == "ready":
+                if not handle.ready.done():
+                    handle.ready.set_result(None)
+            elif op == "stats":
+                handle.stats = msg
+            elif op == "ack":
+                fut = handle.pending.pop(msg.get("id", -1), None)
+                if fut is not None and not fut.done():
+                    fut.set_result(msg)
+        for fut in handle.pending.values():
+            if not fut.done():
+                fut.set_exception(ApplyError(f"worker {handle.process.pid} exited"))
+        if not handle.ready.done():
+            handle.ready.set_exception(ApplyError(f"worker {handle.process.pid} exited"))
+
+    async def start_workers(self) -> None:
+        for slot in range(self.settings.workers):
+            await self.spawn(slot)
+        await asyncio.wait_for(asyncio.gather(*(w.ready for w in self.workers.values())),
+                               READY_TIMEOUT)
+
+    async def watch(self) -> None:
+        """Restart crashed workers (not while stopping)."""
+        while not self.stopping:
+            await asyncio.sleep(0.2)
+            for slot, handle in list(self.workers.items()):
+                code = handle.process.poll()
+                if code is not None and not self.stopping:
+                    self.restarts += 1
+                    log.error("worker %d (slot %d) exited with %s; restarting",
+                              handle.process.pid, slot, code)
+                    handle.writer.close()
+                    new = await self.spawn(slot)
+                    try:
+                        await asyncio.wait_for(asyncio.shield(new.ready), READY_TIMEOUT)
+                    except (ApplyError, asyncio.TimeoutError):
+                        log.error("restarted worker in slot %d did not become ready", slot)
+
+    async def stop(self) -> None:
+        """SIGTERM every worker (they drain), wait for them, kill stragglers."""
+        self.stopping = True
+        for handle in self.workers.values():
+            if handle.process.poll() is None:
+                handle.process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + self.settings.graceful_timeout + 5
+        for handle in self.workers.values():
+            while handle.process.poll() is None and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            if handle.process.poll() is None:
+                handle.process.kill()
+            handle.writer.close()
+        if self.store is not None:
+            self.store.close()
+
+    # -- config -----------------------------------------------------------------------------
+    def check(self, config: Config) -> None:
+        """Compile `config` as a worker would; raises on anything that cannot be served."""
+        Snapshot(config, self.resolver)
+
+    async def apply(self, config: Config, *, author: str | None = None,
+                    message: str | None = None) -> int | None:
+        """Make `config` the running config of every worker, or change nothing."""
+        async with self.lock:
+            try:
+                self.check(config)
+            except Exception as exc:
+                raise ApplyError(f"config does not compile: {exc}") from exc
+            if self.store is not None:
+                self.revision = self.store.append(config, author, message)
+            self.config = config
+            self.next_id += 1
+            msg_id = self.next_id
+            loop = asyncio.get_running_loop()
+            waits = []
+            for handle in self.workers.values():
+                if handle.process.poll() is not None:
+                    continue  # the watcher restarts it with self.config
+                fut: asyncio.Future[dict[str, Any]] = loop.create_future()
+                handle.pending[msg_id] = fut
+                channel.send(handle.writer, {"op": "config", "id": msg_id,
+                                             "entities": config.entities})
+                waits.append(fut)
+            results = await asyncio.wait_for(
+                asyncio.gather(*waits, return_exceptions=True), ACK_TIMEOUT)
+            failed = [r for r in results if isinstance(r, BaseException) or not r.get("ok")]
+            if failed:
+                log.error("config %s not acknowledged by %d worker(s): %s",
+                          config.hash, len(failed), failed)
+            return self.revision
+
+    # -- status -----------------------------------------------------------------------------
+    def server_stats(self) -> dict[str, int]:
+        keys = ("connections_active", "connections_accepted", "connections_handled",
+                "total_requests", "connections_reading", "connections_writing",
+                "connections_waiting")
+        return {k: sum(int(w.stats.get(k, 0)) for w in self.workers.values()) for k in keys}
+
+    def worker_info(self) -> list[dict[str, Any]]:
+        return [{"pid": w.process.pid, "slot": w.slot, "alive": w.process.poll() is None,
+                 "configuration_hash": w.stats.get("hash"), "started_at": int(w.started_at)}
+                for w in self.workers.values()]

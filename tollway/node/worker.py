@@ -1,0 +1,91 @@
+"""A worker process: serves the proxy listeners from the config the supervisor sends.
+
+Run as `python -m tollway.node.worker FD` by the supervisor, with the node's settings in its
+environment and FD one end of the control channel. SIGTERM drains; so does losing the
+supervisor (the channel closes), so no orphan keeps serving a stale config.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import socket
+import sys
+
+import uvloop
+
+from tollway import settings as settings_mod
+from tollway.config.model import Config
+from tollway.dataplane.server import Worker
+from tollway.node import channel
+from tollway.node.logs import setup_error_log
+
+log = logging.getLogger("tollway.worker")
+
+
+async def run(fd: int) -> int:
+    settings = settings_mod.load()
+    sock = socket.socket(fileno=fd)
+    reader, writer = await channel.open_channel(sock)
+    loop = asyncio.get_running_loop()
+    first = await channel.receive(reader)
+    if first is None or first.get("op") != "config":
+        return 1
+    worker = Worker(settings, Config.from_entities(first["entities"]), loop)
+    await worker.start()
+    channel.send(writer, {"op": "ready", "pid": os.getpid(), "hash": worker.state.snapshot.hash,
+                          "ports": worker.ports()})
+    stop = asyncio.Event()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    loop.add_signal_handler(signal.SIGINT, stop.set)
+
+    async def control() -> None:
+        while True:
+            msg = await channel.receive(reader)
+            if msg is None:
+                log.warning("supervisor went away; draining")
+                stop.set()
+                return
+            if msg.get("op") == "config":
+                try:
+                    worker.state.swap(Config.from_entities(msg["entities"]))
+                    channel.send(writer, {"op": "ack", "id": msg.get("id"), "ok": True,
+                                          "hash": worker.state.snapshot.hash})
+                except Exception as exc:  # the old snapshot keeps serving
+                    log.error("config %s failed to compile: %s", msg.get("id"), exc)
+                    channel.send(writer, {"op": "ack", "id": msg.get("id"), "ok": False,
+                                          "error": str(exc)})
+
+    async def report() -> None:
+        st = worker.state
+        while True:
+            await asyncio.sleep(1.0)
+            channel.send(writer, {
+                "op": "stats", "pid": os.getpid(), "hash": st.snapshot.hash,
+                "connections_active": len(st.connections),
+                "connections_accepted": st.stats_accepted,
+                "connections_handled": st.stats_handled,
+                "total_requests": st.stats_requests,
+                "connections_reading": sum(1 for p in st.connections if p.parsing is not None),
+                "connections_writing": st.active_requests(),
+                "connections_waiting": sum(1 for p in st.connections if p.idle()),
+            })
+
+    tasks = [loop.create_task(control()), loop.create_task(report())]
+    await stop.wait()
+    clean = await worker.drain(settings.graceful_timeout)
+    for t in tasks:
+        t.cancel()
+    log.info("worker %d drained %s", os.getpid(), "cleanly" if clean else "(grace expired)")
+    return 0
+
+
+def main() -> None:
+    setup_error_log(settings_mod.load())
+    sys.exit(uvloop.run(run(int(sys.argv[1]))))
+
+
+if __name__ == "__main__":
+    main()
