@@ -12,16 +12,11 @@ _ROOT = str(Path(__file__).resolve().parents[3])
 if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
 
-from tollway.config.schema import Record  # noqa: E402
+from config_helpers import make_plugin  # noqa: E402
+
 from tollway.plugins import registry  # noqa: E402
 
 SEED_PLUGINS = ("rate-limiting", "jwt", "correlation-id", "prometheus", "cors")
-
-
-def make_plugin(name: str, schema: Record | None = None, **attrs: object) -> type:
-    """A throw-away plugin class; permissive (any config keys) unless a schema is given."""
-    body = {"name": name, "config_schema": schema or Record(allow_unknown=True), **attrs}
-    return type(f"Plugin_{name.replace('-', '_')}", (), body)
 
 
 @pytest.fixture

@@ -6,8 +6,7 @@ import uuid
 from typing import Any
 
 import pytest
-from config_helpers import doc, ok, problems
-from conftest import make_plugin
+from config_helpers import doc, make_plugin, ok, problems
 
 from tollway.config.checks import at_least_one_of
 from tollway.config.declarative import Locator, validate

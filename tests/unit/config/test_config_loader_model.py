@@ -214,7 +214,7 @@ plugins:
 
 
 def test_kong_reference_example() -> None:
-    from conftest import make_plugin
+    from config_helpers import make_plugin
 
     from tollway.plugins import registry
 
