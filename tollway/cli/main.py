@@ -36,7 +36,10 @@ def _register() -> None:
 def main(argv: list[str] | None = None) -> None:
     _register()
     try:
-        cli.main(args=argv, standalone_mode=False)
+        # standalone_mode=False hands click's Exit back as a return value, not SystemExit.
+        rv = cli.main(args=argv, standalone_mode=False)
+        if isinstance(rv, int) and rv:
+            sys.exit(rv)
     except click.exceptions.UsageError as exc:
         exc.show()
         sys.exit(USAGE_ERROR)

@@ -21,10 +21,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from tollway import __version__
+from tollway.config.declarative import validate
 from tollway.config.errors import ConfigError
 from tollway.config.loader import load_text
 from tollway.config.model import Config
-from tollway.config.declarative import validate
 from tollway.plugins import registry
 
 if TYPE_CHECKING:

@@ -74,21 +74,20 @@ def negotiate(accept: bytes | None, fallback: bytes) -> bytes:
 def render_body(message: str, request_id: str, ctype: bytes) -> bytes:
     # Kong inserts the message without escaping; so do we, to stay byte-compatible.
     if ctype is JSON:
-        return ('{\n  "message":"%s",\n  "request_id":"%s"\n}' % (message, request_id)).encode()
+        return f'{{\n  "message":"{message}",\n  "request_id":"{request_id}"\n}}'.encode()
     if ctype is HTML:
         return (
             "<!doctype html>\n<html>\n  <head>\n"
             '    <meta charset="utf-8">\n    <title>Error</title>\n  </head>\n'
-            "  <body>\n    <h1>Error</h1>\n    <p>%s.</p>\n"
-            "    <p>request_id: %s</p>\n  </body>\n</html>\n" % (message, request_id)
+            f"  <body>\n    <h1>Error</h1>\n    <p>{message}.</p>\n"
+            f"    <p>request_id: {request_id}</p>\n  </body>\n</html>\n"
         ).encode()
     if ctype is XML:
         return (
             '<?xml version="1.0" encoding="UTF-8"?>\n<error>\n'
-            "  <message>%s</message>\n  <requestid>%s</requestid>\n</error>\n"
-            % (message, request_id)
+            f"  <message>{message}</message>\n  <requestid>{request_id}</requestid>\n</error>\n"
         ).encode()
-    return ("%s\nrequest_id: %s\n" % (message, request_id)).encode()
+    return f"{message}\nrequest_id: {request_id}\n".encode()
 
 
 def build(status: int, ctype: bytes, body: bytes, *, date: bytes, extra: list[bytes],

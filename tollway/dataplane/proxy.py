@@ -143,7 +143,7 @@ class Exchange:
                 self.has_body = value.strip() not in (b"0", b"")
             elif code == H_TENC:
                 self.chunked_in = self.has_body = True
-            elif code == H_XFF or code == H_REPLACED or code >= H_XFPROTO:
+            elif code in (H_XFF, H_REPLACED) or code >= H_XFPROTO:
                 self.forwarded[code] = value
         if conn_tokens:
             self.upgrade = self.upgrade and b"upgrade" in conn_tokens
@@ -339,7 +339,10 @@ class Exchange:
             if conn is not None:
                 self._attach(conn)
                 return
-        self.loop.create_task(self._connect(svc))
+        task = self.loop.create_task(self._connect(svc))
+        tasks = self.state.tasks  # keep a reference: the loop holds tasks only weakly
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
 
     async def _connect(self, svc: ServiceSpec) -> None:
         st = self.state
@@ -352,12 +355,12 @@ class Exchange:
                     self.error = "name resolution failed"
                     self.reply_error(503, local_reply.NAME_RESOLUTION)
                 return
-            conn = st.pool.acquire(origin)
-            if conn is not None:
+            idle = st.pool.acquire(origin)
+            if idle is not None:
                 if not self.done:
-                    self._attach(conn)
+                    self._attach(idle)
                 else:
-                    st.pool.release(conn)
+                    st.pool.release(idle)
                 return
         ip, port, tls = origin
         try:
@@ -367,7 +370,7 @@ class Exchange:
                     ssl=svc.ssl_context if tls else None,
                     server_hostname=svc.host if tls else None),
                 svc.connect_timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             self.on_upstream_error(Failure.CONNECT_TIMEOUT, False)
             return
         except (OSError, ssl.SSLError):

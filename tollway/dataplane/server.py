@@ -15,6 +15,7 @@ import ipaddress
 import os
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from email.utils import formatdate
 from typing import TYPE_CHECKING
@@ -75,6 +76,7 @@ class ServerState:
         self.real_ip_recursive = settings.real_ip_recursive
         self._trust_cache: dict[str, bool] = {}
         self.connections: set[DownstreamProtocol] = set()
+        self.tasks: set[asyncio.Task[None]] = set()  # upstream connects in flight
         self.draining = False
         self.date = b""
         # counters for /status (Kong's server block)
@@ -158,10 +160,13 @@ class Worker:
             port = sock.getsockname()[1]
             scheme = "https" if listen.ssl else "http"
             server = await self.loop.create_server(
-                lambda port=port, scheme=scheme: DownstreamProtocol(self.state, port, scheme),
-                sock=sock, backlog=1024)
+                self._factory(port, scheme), sock=sock, backlog=1024)
             self.servers.append(server)
         self._schedule_tick()
+
+    def _factory(self, port: int, scheme: str) -> Callable[[], DownstreamProtocol]:
+        state = self.state
+        return lambda: DownstreamProtocol(state, port, scheme)
 
     def ports(self) -> list[int]:
         return [s.getsockname()[1] for s in self.sockets]

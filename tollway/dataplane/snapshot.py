@@ -90,7 +90,7 @@ def _service_spec(svc: dict[str, Any], resolver: Resolver | None) -> ServiceSpec
 
 
 class Snapshot:
-    __slots__ = ("config", "router", "services", "routes", "hash")
+    __slots__ = ("config", "hash", "router", "routes", "services")
 
     def __init__(self, config: Config, resolver: Resolver | None = None) -> None:
         self.config = config

@@ -52,6 +52,7 @@ class WorkerHandle:
     reader: asyncio.StreamReader
     ready: asyncio.Future[None]
     stats: dict[str, Any] = field(default_factory=dict)
+    listener: asyncio.Task[None] | None = None
     pending: dict[int, asyncio.Future[dict[str, Any]]] = field(default_factory=dict)
     started_at: float = field(default_factory=time.time)
 
@@ -85,7 +86,7 @@ class Supervisor:
         handle = WorkerHandle(slot, proc, writer, reader, loop.create_future())
         self.workers[slot] = handle
         channel.send(writer, {"op": "config", "id": 0, "entities": self.config.entities})
-        loop.create_task(self._listen(handle))
+        handle.listener = loop.create_task(self._listen(handle))
         return handle
 
     async def _listen(self, handle: WorkerHandle) -> None:
@@ -132,7 +133,7 @@ class Supervisor:
                     new = await self.spawn(slot)
                     try:
                         await asyncio.wait_for(asyncio.shield(new.ready), READY_TIMEOUT)
-                    except (ApplyError, asyncio.TimeoutError):
+                    except (TimeoutError, ApplyError):
                         log.error("restarted worker in slot %d did not become ready", slot)
 
     async def stop(self) -> None:
