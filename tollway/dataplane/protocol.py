@@ -27,6 +27,7 @@ MAX_URL = 8192  # nginx large_client_header_buffers: a request line over 8 KiB â
 MAX_HEADER_LINE = 8192
 MAX_HEADERS_TOTAL = 32768  # 4 Ã— 8 KiB, as nginx's default large_client_header_buffers
 MAX_HEADER_COUNT = 200
+WRITE_HIGH_WATER = 1 << 18
 
 # Reasons reading may be paused; reading resumes when none is left.
 PAUSE_PIPELINE = 1
@@ -75,6 +76,9 @@ class DownstreamProtocol(asyncio.Protocol):
     # -- asyncio callbacks ------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        # Larger than asyncio's 64 KiB default: a streamed body then pauses the upstream a
+        # few times per MiB instead of dozens, while memory per connection stays bounded.
+        transport.set_write_buffer_limits(WRITE_HIGH_WATER)  # type: ignore[attr-defined]
         peer = transport.get_extra_info("peername")
         if isinstance(peer, tuple):
             self.client_ip, self.client_port = peer[0], peer[1]

@@ -14,6 +14,7 @@ no task, no await. A task is only created to open a new upstream connection.
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 import ssl
 from typing import TYPE_CHECKING, Any
@@ -25,6 +26,8 @@ from tollway.dataplane.upstream.connection import Failure, UpstreamConnection
 if TYPE_CHECKING:
     from tollway.dataplane.protocol import DownstreamProtocol
     from tollway.dataplane.snapshot import ServiceSpec, Snapshot
+
+log = logging.getLogger("tollway.proxy")
 
 REPLAY_LIMIT = 1 << 20  # request bodies up to 1 MiB are kept so a retry can re-send them
 BODY_HIGH_WATER = 1 << 18  # buffered request body before reading from the client pauses
@@ -156,6 +159,16 @@ class Exchange:
 
     def start(self) -> None:
         """Route and dispatch. Called when this exchange is first in the connection's queue."""
+        try:
+            self._start()
+        except Exception:
+            # A bug must cost one request a 500 (Kong's body), never the worker.
+            log.exception("unexpected error handling %r", self.url[:200])
+            if not self.response_started and not self.done:
+                self.keep_alive = False
+                self.reply_error(500, local_reply.default_message(500))
+
+    def _start(self) -> None:
         st = self.state
         st.stats_requests += 1
         if st.request_id_needed:

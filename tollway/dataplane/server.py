@@ -155,6 +155,9 @@ class Worker:
 
     async def start(self) -> None:
         for listen in self.settings.proxy_listen:
+            if listen.ssl:
+                raise OSError(f"proxy_listen {listen}: TLS listeners are not available yet "
+                              "(certificates and snis arrive with the TLS milestone)")
             sock = bind_listener(listen)
             self.sockets.append(sock)
             port = sock.getsockname()[1]
