@@ -62,6 +62,13 @@ def flattened_entities(config: Config) -> dict[str, dict[str, Any]]:
     return {name: {e["id"]: e for e in rows} for name, rows in config.entities.items() if rows}
 
 
+def create_status_app(node: Supervisor) -> Starlette:
+    """The `status_listen` listener: read-only health for load balancers and probes."""
+    admin = create_admin_app(node)
+    status_route = next(r for r in admin.routes if getattr(r, "path", None) == "/status")
+    return Starlette(routes=[status_route], exception_handlers=admin.exception_handlers)
+
+
 def create_admin_app(node: Supervisor) -> Starlette:
     hostname = socket.gethostname()
     node_id = os.environ.get("TOLLWAY_NODE_ID") or _node_id(node)

@@ -27,3 +27,21 @@ def setup_error_log(settings: Settings) -> None:
     root.handlers[:] = [handler]
     root.setLevel(LEVELS.get(settings.values.get("log_level", "notice"), logging.INFO))
     root.propagate = False
+
+
+def setup_admin_access_log(settings: Settings) -> None:
+    """uvicorn's access logger, pointed at `admin_access_log` unless it is off."""
+    target = settings.admin_access_log
+    logger = logging.getLogger("uvicorn.access")
+    if target in ("off", ""):
+        logger.disabled = True
+        return
+    if target in ("/dev/stdout", "stdout"):
+        handler: logging.Handler = logging.StreamHandler(sys.stdout)
+    elif target in ("/dev/stderr", "stderr"):
+        handler = logging.StreamHandler(sys.stderr)
+    else:
+        handler = logging.FileHandler(target)
+    logger.handlers[:] = [handler]
+    logger.setLevel(logging.INFO)
+    logger.propagate = False

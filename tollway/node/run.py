@@ -13,10 +13,10 @@ import uvloop
 from tollway.config.errors import ConfigError
 from tollway.config.loader import load_file
 from tollway.config.model import Config
-from tollway.controlplane.admin import create_admin_app
+from tollway.controlplane.admin import create_admin_app, create_status_app
 from tollway.controlplane.store import EmbeddedStore
 from tollway.dataplane.server import bind_listener
-from tollway.node.logs import setup_error_log
+from tollway.node.logs import setup_admin_access_log, setup_error_log
 from tollway.node.supervisor import ApplyError, Supervisor
 from tollway.settings import Settings
 
@@ -47,6 +47,10 @@ def initial_config(settings: Settings, path: str | None) -> tuple[Config, Embedd
 
 
 async def serve(settings: Settings, config_path: str | None) -> int:
+    for listen in settings.proxy_listen:
+        if listen.ssl:
+            raise StartError(f"proxy_listen {listen}: TLS listeners are not available yet "
+                             "(certificates and snis arrive with the TLS milestone)")
     config, store, revision = initial_config(settings, config_path)
     settings.prefix.mkdir(parents=True, exist_ok=True)
     node = Supervisor(settings, config, store, revision)
@@ -54,12 +58,13 @@ async def serve(settings: Settings, config_path: str | None) -> int:
         node.check(config)
     except Exception as exc:
         raise StartError(f"config does not compile: {exc}") from exc
-    admin_socks = [bind_listener(listen) for listen in settings.admin_listen]
+    listeners = [(bind_listener(listen), create_admin_app) for listen in settings.admin_listen]
+    listeners += [(bind_listener(listen), create_status_app) for listen in settings.status_listen]
     await node.start_workers()
     loop = asyncio.get_running_loop()
     admin_servers = []
-    for sock in admin_socks:
-        ucfg = uvicorn.Config(create_admin_app(node), lifespan="off", log_config=None,
+    for sock, make_app in listeners:
+        ucfg = uvicorn.Config(make_app(node), lifespan="off", log_config=None,
                               access_log=settings.admin_access_log != "off",
                               loop="none", http="httptools")
         ucfg.load()
@@ -67,13 +72,19 @@ async def serve(settings: Settings, config_path: str | None) -> int:
         server.lifespan = ucfg.lifespan_class(ucfg)
         await server.startup(sockets=[sock])
         admin_servers.append((server, sock, loop.create_task(server.main_loop())))
-    log.info("tollway started: proxy %s, admin %s, %d worker(s), config %s",
+    log.info("tollway started: proxy %s, admin %s, status %s, %d worker(s), config %s",
              ", ".join(map(str, settings.proxy_listen)),
              ", ".join(map(str, settings.admin_listen)) or "off",
+             ", ".join(map(str, settings.status_listen)) or "off",
              settings.workers, config.hash)
     stop = asyncio.Event()
-    loop.add_signal_handler(signal.SIGTERM, stop.set)
-    loop.add_signal_handler(signal.SIGINT, stop.set)
+
+    def on_signal() -> None:
+        node.stopping = True  # before anything else: the watcher must not restart drainers
+        stop.set()
+
+    loop.add_signal_handler(signal.SIGTERM, on_signal)
+    loop.add_signal_handler(signal.SIGINT, on_signal)
     watcher = loop.create_task(node.watch())
     await stop.wait()
     log.info("tollway stopping: draining workers")
@@ -90,6 +101,7 @@ async def serve(settings: Settings, config_path: str | None) -> int:
 
 def start(settings: Settings, config_path: str | None) -> int:
     setup_error_log(settings)
+    setup_admin_access_log(settings)
     try:
         return uvloop.run(serve(settings, config_path))
     except ConfigError as exc:

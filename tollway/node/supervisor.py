@@ -79,7 +79,10 @@ class Supervisor:
         env.update(self.settings.to_env())
         proc = subprocess.Popen(
             [sys.executable, "-m", "tollway.node.worker", str(child.fileno())],
-            pass_fds=(child.fileno(),), env=env)
+            pass_fds=(child.fileno(),), env=env,
+            # Own process group: a terminal's Ctrl-C (or `timeout`) signals the supervisor
+            # only, which then drains the workers in order; the workers never race it.
+            process_group=0)
         child.close()
         reader, writer = await channel.open_channel(parent)
         loop = asyncio.get_running_loop()

@@ -34,7 +34,12 @@ async def run(fd: int) -> int:
     if first is None or first.get("op") != "config":
         return 1
     worker = Worker(settings, Config.from_entities(first["entities"]), loop)
-    await worker.start()
+    try:
+        await worker.start()
+    except OSError as exc:
+        log.error("cannot listen on proxy_listen %s: %s",
+                  ", ".join(map(str, settings.proxy_listen)), exc.strerror or exc)
+        return 1
     channel.send(writer, {"op": "ready", "pid": os.getpid(), "hash": worker.state.snapshot.hash,
                           "ports": worker.ports()})
     stop = asyncio.Event()
