@@ -10,9 +10,14 @@ from typing import Any
 
 from tollway.config.entities import ENTITY_NAMES
 
+EMPTY_HASH = "0" * 32
+
 
 def config_hash(entities: dict[str, list[dict[str, Any]]]) -> str:
-    """md5 hex of the canonical JSON of ``entities`` (Kong's configuration_hash shape)."""
+    """md5 hex of the canonical JSON of ``entities`` (Kong's configuration_hash shape);
+    32 zeros for an empty config, as Kong reports before any config is loaded."""
+    if not any(entities.values()):
+        return EMPTY_HASH
     canonical = json.dumps(entities, sort_keys=True, separators=(",", ":"))
     return hashlib.md5(canonical.encode("utf-8")).hexdigest()
 

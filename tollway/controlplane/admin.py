@@ -65,8 +65,8 @@ def flattened_entities(config: Config) -> dict[str, dict[str, Any]]:
 def create_status_app(node: Supervisor) -> Starlette:
     """The `status_listen` listener: read-only health for load balancers and probes."""
     admin = create_admin_app(node)
-    status_route = next(r for r in admin.routes if getattr(r, "path", None) == "/status")
-    return Starlette(routes=[status_route], exception_handlers=admin.exception_handlers)
+    routes = [r for r in admin.routes if getattr(r, "path", "").startswith("/status")]
+    return Starlette(routes=routes, exception_handlers=admin.exception_handlers)
 
 
 def create_admin_app(node: Supervisor) -> Starlette:
@@ -93,15 +93,29 @@ def create_admin_app(node: Supervisor) -> Starlette:
         })
 
     async def status(request: Request) -> Response:
-        return KongJSON({
-            "database": {"reachable": True},
+        body: dict[str, Any] = {
+            "memory": {"workers_lua_vms": [
+                {"http_allocated_gc": _rss_mib(w["pid"]), "pid": w["pid"]}
+                for w in node.worker_info()]},
             "server": node.server_stats(),
             "configuration_hash": node.config.hash,
             "configuration_revision": node.revision,
             "workers": node.worker_info(),
             "uptime_seconds": int(time.time() - node.started_at),
             "worker_restarts": node.restarts,
-        })
+        }
+        if node.store is not None:  # Kong omits `database` in DB-less mode
+            body["database"] = {"reachable": True}
+        return KongJSON(body)
+
+    async def ready(request: Request) -> Response:
+        workers = node.worker_info()
+        alive = [w for w in workers if w["alive"]]
+        if node.stopping:
+            return _message(503, "tollway is shutting down")
+        if not alive or len(alive) < len(workers):
+            return _message(503, f"{len(alive)} of {len(workers)} workers are ready")
+        return _message(200, "ready")
 
     async def get_config(request: Request) -> Response:
         text = yaml.safe_dump(node.config.to_declarative(), sort_keys=False)
@@ -145,6 +159,7 @@ def create_admin_app(node: Supervisor) -> Starlette:
         routes=[
             Route("/", root, methods=["GET"]),
             Route("/status", status, methods=["GET"]),
+            Route("/status/ready", ready, methods=["GET"]),
             Route("/config", get_config, methods=["GET"]),
             Route("/config", post_config, methods=["POST"]),
         ],
@@ -174,6 +189,18 @@ def _parse_config_body(raw: bytes, ctype: str) -> Config:
             doc.get("config"), str):
         return load_text(doc["config"])
     return validate(doc)
+
+
+def _rss_mib(pid: int) -> str:
+    """A worker's resident memory, formatted as Kong formats its memory figures."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return f"{int(line.split()[1]) / 1024:.2f} MiB"
+    except OSError:
+        pass
+    return "0.00 MiB"
 
 
 def _node_id(node: Supervisor) -> str:
