@@ -126,6 +126,7 @@ class Request:
     raw: bytes  # exactly the bytes received for this request (head + framed body)
     conn_id: int
     chunked: bool = False
+    body_size: int = 0  # bytes of body received (bodies over KEEP_BODY are counted only)
 
     def header(self, name: str) -> str | None:
         vals = self.all(name)
@@ -330,6 +331,9 @@ class Upstream:
             pass
 
 
+KEEP_BODY = 64 << 20
+
+
 async def read_request(reader: asyncio.StreamReader, conn_id: int) -> Request:
     try:
         head = await reader.readuntil(b"\r\n\r\n")
@@ -363,24 +367,28 @@ async def read_request(reader: asyncio.StreamReader, conn_id: int) -> Request:
                 break
             data = await reader.readexactly(size + 2)
             if data[-2:] != b"\r\n":
-                raise AssertionError(f"bad chunk framing from the gateway: {bytes(raw[-64:])!r}")
-            raw += data
-            body += data[:-2]
+                raise AssertionError(f"bad chunk framing from the gateway: {data[-64:]!r}")
+            req.body_size += size
+            if req.body_size <= KEEP_BODY:
+                raw += data
+                body += data[:-2]
     elif req.header("content-length") is not None:
         n = int(req.header("content-length") or "0")
-        if n > 64 << 20:  # big uploads: count, do not keep
+        if n > KEEP_BODY:  # big uploads: count, do not keep
             left = n
             while left:
                 data = await reader.read(min(left, 1 << 20))
                 if not data:
                     raise Closed
                 left -= len(data)
+                req.body_size += len(data)
             req.body = b""
             req.raw = bytes(raw)
             return req
         data = await reader.readexactly(n)
         raw += data
         body += data
+        req.body_size = n
     req.body = bytes(body)
     req.raw = bytes(raw)
     return req
