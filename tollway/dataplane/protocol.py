@@ -62,6 +62,7 @@ class DownstreamProtocol(asyncio.Protocol):
         self.write_paused = False
         self.closed = False
         self.upgraded = False
+        self.eof = False  # the client half-closed: close once the queued responses are sent
         self.last_active = 0.0
         self.requests = 0
         # per-request parse state
@@ -97,8 +98,13 @@ class DownstreamProtocol(asyncio.Protocol):
 
     def eof_received(self) -> bool | None:
         # A client may half-close after sending its last (pipelined) request; keep the
-        # socket open for writing until those responses are sent.
-        return True if (self.current is not None or self.pipeline) else None
+        # socket open for writing until those responses are sent, then close.
+        self.eof = True
+        ex = self.current
+        if self.upgraded and ex is not None:
+            ex.end_tunnel()  # WebSocket has no use for half-close: end both sides
+            return None
+        return True if (ex is not None or self.pipeline) else None
 
     def data_received(self, data: bytes) -> None:
         self.last_active = self.loop.time()  # also the start time of a request begun here
@@ -215,6 +221,8 @@ class DownstreamProtocol(asyncio.Protocol):
             if not self.pipeline:
                 self.resume(PAUSE_PIPELINE)
             nxt.start()
+        elif self.eof:
+            self.close()
         else:
             self.resume(PAUSE_PIPELINE)
 

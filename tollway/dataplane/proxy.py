@@ -195,7 +195,9 @@ class Exchange:
             return
         self.match = m
         route_spec = snap.routes[m.route["id"]]
-        if route_spec.https_only and self.proto.scheme != "https":
+        if route_spec.https_only and self.proto.scheme != "https" and not (
+                self.proto.trusted
+                and self.forwarded.get(H_XFPROTO, b"").strip().lower() == b"https"):
             self._https_redirect(route_spec.redirect_code)
             return
         if m.service is None:
@@ -234,7 +236,11 @@ class Exchange:
         fw = self.forwarded
         client = proto.client_ip_bytes
         xff = fw.get(H_XFF)
-        parts += (b"X-Forwarded-For: ", xff + b", " + client if xff else client, b"\r\n")
+        if xff:
+            parts += (b"X-Forwarded-For: ", xff, b", ", client, b"\r\n")
+        else:  # nginx's $remote_addr: the real-IP-processed address for a trusted peer
+            parts += (b"X-Forwarded-For: ", self._real_ip() if proto.trusted else client,
+                      b"\r\n")
         prefix = m.prefix
         if not proto.trusted:
             # Common case: nothing the client says about forwarding is believed.
@@ -583,6 +589,13 @@ class Exchange:
         self.conn = None
         self.keep_alive = False
         self._finish()
+
+    def end_tunnel(self) -> None:
+        conn = self.conn
+        self.conn = None
+        if conn is not None:
+            conn.detach()
+        self.on_tunnel_closed()
 
     def on_downstream_tunnel_data(self, data: bytes) -> None:
         conn = self.conn
