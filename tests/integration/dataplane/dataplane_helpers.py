@@ -240,6 +240,12 @@ def close_delimited(body: bytes) -> Behaviour:
     return b
 
 
+def raw(fn: Callable[[UpConn, None], Awaitable[None]]) -> Behaviour:
+    """Mark a behaviour that reads the connection itself (no request parsing first)."""
+    fn.raw = True  # type: ignore[attr-defined]
+    return fn  # type: ignore[return-value]
+
+
 def sequence(*behaviours: Behaviour) -> Behaviour:
     """The n-th request (over all connections) gets the n-th behaviour; the last repeats."""
     calls = {"n": 0}
@@ -296,6 +302,9 @@ class Upstream:
         conn = UpConn(self.connections, reader, writer, self)
         self._conns.append(conn)
         try:
+            if getattr(self.behaviour, "raw", False):  # handles the bytes itself
+                await self.behaviour(conn, None)  # type: ignore[arg-type]
+                return
             while not conn.closed:
                 try:
                     req = await read_request(reader, conn.id)
