@@ -42,6 +42,11 @@ REQUEST_REPLACED = frozenset({
 # Response headers from the upstream that tollway re-derives on the way downstream.
 RESPONSE_REPLACED = frozenset({b"content-length", b"via", b"server"})
 
+# Reasons reading from a client may be paused; reading resumes when none is left.
+PAUSE_PIPELINE = 1  # a pipelined request waits for the one before it
+PAUSE_BODY = 2  # request body buffered while no upstream connection takes it yet
+PAUSE_UPSTREAM = 4  # the upstream's write buffer is full (backpressure)
+
 # Methods whose request may be sent again after its bytes reached an upstream (RFC 9110
 # §9.2.2); nginx's proxy_next_upstream never re-sends POST, PATCH or LOCK.
 IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS", "TRACE"})

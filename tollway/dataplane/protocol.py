@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import httptools
 
 from tollway.dataplane import local_reply
+from tollway.dataplane.http import PAUSE_PIPELINE
 from tollway.dataplane.proxy import Exchange
 
 if TYPE_CHECKING:
@@ -29,10 +30,6 @@ MAX_HEADERS_TOTAL = 32768  # 4 × 8 KiB, as nginx's default large_client_header_
 MAX_HEADER_COUNT = 200
 WRITE_HIGH_WATER = 1 << 18
 
-# Reasons reading may be paused; reading resumes when none is left.
-PAUSE_PIPELINE = 1
-PAUSE_BODY = 2  # request body buffered while no upstream connection takes it yet
-PAUSE_UPSTREAM = 4  # the upstream's write buffer is full (backpressure)
 
 
 class RequestTooLarge(Exception):

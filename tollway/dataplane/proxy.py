@@ -20,7 +20,14 @@ import ssl
 from typing import TYPE_CHECKING, Any
 
 from tollway.dataplane import local_reply
-from tollway.dataplane.http import IDEMPOTENT, STATUS_LINES, VIA_VALUE, status_line
+from tollway.dataplane.http import (
+    IDEMPOTENT,
+    PAUSE_BODY,
+    PAUSE_UPSTREAM,
+    STATUS_LINES,
+    VIA_VALUE,
+    status_line,
+)
 from tollway.dataplane.upstream.connection import Failure, UpstreamConnection
 
 if TYPE_CHECKING:
@@ -311,6 +318,11 @@ class Exchange:
     # -- request body -----------------------------------------------------------------------
     def on_request_body(self, chunk: bytes) -> None:
         self.req_size += len(chunk)
+        limit = self.state.client_max_body_size
+        if limit and self.req_size > limit and not self.done:
+            # A chunked body has no Content-Length to check up front.
+            self.too_large()
+            return
         replay = self.replay
         if replay is not None:
             self.replay_size += len(chunk)
@@ -330,7 +342,18 @@ class Exchange:
         self.body_buf.append(chunk)
         self.body_buffered += len(chunk)
         if self.body_buffered > BODY_HIGH_WATER:
-            self.proto.pause(2)
+            self.proto.pause(PAUSE_BODY)
+
+    def too_large(self) -> None:
+        conn = self.conn
+        self.conn = None
+        if conn is not None:
+            conn.detach()
+        self.keep_alive = False
+        if self.response_started:
+            self._finish(abort=True)
+        else:
+            self.reply_error(413, local_reply.default_message(413), nginx=True)
 
     def on_request_end(self) -> None:
         self.req_complete = True
@@ -368,7 +391,7 @@ class Exchange:
         origin = svc.origin
         if origin is None:
             try:
-                origin = await st.resolver.resolve(svc.host, svc.port, svc.tls)
+                origin = await st.resolver.resolve(svc.host, svc.port, svc.sni)
             except OSError:
                 if not self.done:
                     self.error = "name resolution failed"
@@ -381,13 +404,12 @@ class Exchange:
                 else:
                     st.pool.release(idle)
                 return
-        ip, port, tls = origin
+        ip, port, sni = origin
         try:
             _, conn = await asyncio.wait_for(
                 self.loop.create_connection(
                     lambda: UpstreamConnection(st.pool, origin), ip, port,
-                    ssl=svc.ssl_context if tls else None,
-                    server_hostname=svc.host if tls else None),
+                    ssl=svc.ssl_context if sni else None, server_hostname=sni),
                 svc.connect_timeout)
         except TimeoutError:
             self.on_upstream_error(Failure.CONNECT_TIMEOUT, False)
@@ -427,7 +449,7 @@ class Exchange:
                 conn.send_many(list(body))
             self.body_buf = []
             self.body_buffered = 0
-            self.proto.resume(2)
+            self.proto.resume(PAUSE_BODY)
         if self.req_complete:
             if self.chunked_in:
                 conn.send(b"0\r\n\r\n")
@@ -462,9 +484,9 @@ class Exchange:
 
     def upstream_write_paused(self, paused: bool) -> None:
         if paused:
-            self.proto.pause(4)
+            self.proto.pause(PAUSE_UPSTREAM)
         else:
-            self.proto.resume(4)
+            self.proto.resume(PAUSE_UPSTREAM)
 
     # -- response ---------------------------------------------------------------------------
     def on_response_head(self, status: int, headers: list[tuple[bytes, bytes]],
@@ -660,6 +682,8 @@ class Exchange:
         if self.status >= 500:
             st.stats_errors += 1
         proto = self.proto
+        # Whatever this exchange paused, it no longer needs paused.
+        proto.resume(PAUSE_BODY | PAUSE_UPSTREAM)
         if abort:
             proto.exchange_done(self, False)
             if proto.transport is not None and not proto.closed:

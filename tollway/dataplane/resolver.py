@@ -38,18 +38,18 @@ class Resolver:
     def static(self, host: str) -> str | None:
         return self.hosts.get(host.lower())
 
-    async def resolve(self, host: str, port: int, tls: bool) -> Origin:
+    async def resolve(self, host: str, port: int, sni: str | None) -> Origin:
         ip = self.static(host)
         if ip is not None:
-            return (ip, port, tls)
+            return (ip, port, sni)
         loop = asyncio.get_running_loop()
         now = loop.time()
         hit = self.cache.get(host)
         if hit is not None and hit[0] > now:
-            return (hit[1], port, tls)
+            return (hit[1], port, sni)
         infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
         if not infos:
             raise OSError(f"no address for {host}")
         addr = str(infos[0][4][0])
         self.cache[host] = (now + self.ttl, addr)
-        return (addr, port, tls)
+        return (addr, port, sni)

@@ -30,6 +30,7 @@ class ServiceSpec:
     host: str
     port: int
     tls: bool
+    sni: str | None  # TLS server name (the service host) for https upstreams
     origin: Origin | None  # known when the host is an IP or in the hosts file
     host_header: bytes
     connect_timeout: float
@@ -68,17 +69,18 @@ def _service_spec(svc: dict[str, Any], resolver: Resolver | None) -> ServiceSpec
     protocol = svc["protocol"]
     tls = protocol in ("https", "grpcs", "tls")
     origin: Origin | None = None
+    sni = host if tls else None
     try:
         ipaddress.ip_address(host.strip("[]"))
-        origin = (host.strip("[]"), port, tls)
+        origin = (host.strip("[]"), port, sni)
     except ValueError:
         ip = resolver.static(host) if resolver is not None else None
         if ip is not None:
-            origin = (ip, port, tls)
+            origin = (ip, port, sni)
     default_port = DEFAULT_PORTS.get(protocol, 80)
     host_header = host if port == default_port else f"{host}:{port}"
     return ServiceSpec(
-        id=svc["id"], name=svc.get("name"), host=host, port=port, tls=tls, origin=origin,
+        id=svc["id"], name=svc.get("name"), host=host, port=port, tls=tls, sni=sni, origin=origin,
         host_header=host_header.encode("idna") if not host_header.isascii()
         else host_header.encode(),
         connect_timeout=svc["connect_timeout"] / 1000,

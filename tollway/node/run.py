@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from dataclasses import replace
 
 import uvicorn
 import uvloop
@@ -58,8 +59,12 @@ async def serve(settings: Settings, config_path: str | None) -> int:
         node.check(config)
     except Exception as exc:
         raise StartError(f"config does not compile: {exc}") from exc
-    listeners = [(bind_listener(listen), create_admin_app) for listen in settings.admin_listen]
-    listeners += [(bind_listener(listen), create_status_app) for listen in settings.status_listen]
+    # Admin and status listeners are bound without SO_REUSEPORT, before any worker starts: a
+    # second node started on the same ports fails here instead of sharing the proxy port.
+    listeners = [(bind_listener(replace(listen, reuseport=False)), create_admin_app)
+                 for listen in settings.admin_listen]
+    listeners += [(bind_listener(replace(listen, reuseport=False)), create_status_app)
+                  for listen in settings.status_listen]
     await node.start_workers()
     loop = asyncio.get_running_loop()
     admin_servers = []

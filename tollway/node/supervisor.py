@@ -183,12 +183,17 @@ class Supervisor:
                 channel.send(handle.writer, {"op": "config", "id": msg_id,
                                              "entities": config.entities})
                 waits.append(fut)
-            results = await asyncio.wait_for(
-                asyncio.gather(*waits, return_exceptions=True), ACK_TIMEOUT)
-            failed = [r for r in results if isinstance(r, BaseException) or not r.get("ok")]
-            if failed:
-                log.error("config %s not acknowledged by %d worker(s): %s",
-                          config.hash, len(failed), failed)
+            done, _ = await asyncio.wait(waits, timeout=ACK_TIMEOUT)
+            for handle in list(self.workers.values()):
+                sent = handle.pending.pop(msg_id, None)
+                ok = (sent is not None and sent in done and sent.exception() is None
+                      and sent.result().get("ok"))
+                if sent is not None and not ok:
+                    # A worker that cannot take the config it was sent must not go on serving
+                    # the old one: kill it; the watcher restarts it with self.config.
+                    log.error("worker %d did not apply config %s; restarting it",
+                              handle.process.pid, config.hash)
+                    handle.process.kill()
             return self.revision
 
     # -- status -----------------------------------------------------------------------------

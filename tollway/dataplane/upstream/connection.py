@@ -59,6 +59,7 @@ class UpstreamConnection(asyncio.Protocol):
         self.idle_since = 0.0
         self.parser = httptools.HttpResponseParser(self)
         self.write_paused = False
+        self.read_paused = False
         self.paused_since = 0.0
         # per-exchange state
         self.exchange: Exchange | None = None
@@ -179,6 +180,8 @@ class UpstreamConnection(asyncio.Protocol):
         self.close_delimited = False
         self.status = 0
         self.timeout = timeout
+        if self.read_paused:  # the last client of this connection was slow
+            self.pause_reading(False)
         self.last_io = self.loop.time()
         self.pool.active.add(self)
         self.transport.write(head)  # type: ignore[union-attr]
@@ -196,12 +199,16 @@ class UpstreamConnection(asyncio.Protocol):
             t.writelines(parts)
 
     def pause_reading(self, paused: bool) -> None:
+        """Backpressure from a slow client. While paused the read timeout does not run:
+        the upstream is not the one being slow."""
         t = self.transport
         if t is None or t.is_closing():
             return
+        self.read_paused = paused
         if paused:
             t.pause_reading()
         else:
+            self.last_io = self.loop.time()
             t.resume_reading()
 
     def set_timeout(self, timeout: float) -> None:
@@ -249,8 +256,8 @@ class UpstreamConnection(asyncio.Protocol):
     def check_timeout(self, now: float) -> None:
         """Called by the pool's timeout sweep. I/O only stamps `last_io`, so a fast exchange
         costs two set operations instead of a timer allocation and cancel."""
-        if self.exchange is None or self.tunnel:
-            return  # websocket tunnels are not subject to the read timeout
+        if self.exchange is None or self.tunnel or self.read_paused:
+            return  # tunnels have no read timeout; a slow client is not a slow upstream
         since = self.paused_since if self.write_paused else self.last_io
         if now - since >= self.timeout:
             self._fail(Failure.TIMEOUT)

@@ -1,4 +1,4 @@
-"""Keep-alive pools of upstream connections, one stack per (ip, port, tls) origin.
+"""Keep-alive pools of upstream connections, one stack per (ip, port, sni) origin.
 
 Design (httpcore's discipline, aiohttp's data structure):
 * the fast path — an idle connection exists — is a synchronous pop, with no timer and no await;
@@ -17,7 +17,9 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from tollway.dataplane.upstream.connection import UpstreamConnection
 
-Origin = tuple[str, int, bool]
+# (ip, port, TLS server name or None for plain HTTP): two https services on one address
+# with different names never share a connection (Kong keys its pools by SNI too).
+Origin = tuple[str, int, str | None]
 TIMEOUT_RESOLUTION = 0.01
 
 
