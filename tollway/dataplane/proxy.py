@@ -24,10 +24,9 @@ from tollway.dataplane.http import (
     IDEMPOTENT,
     PAUSE_BODY,
     PAUSE_UPSTREAM,
-    STATUS_LINES,
-    VIA_VALUE,
-    status_line,
 )
+from tollway.dataplane.request_head import H_XFPROTO, RequestHead
+from tollway.dataplane.response import ResponseWriter
 from tollway.dataplane.upstream.connection import Failure, UpstreamConnection
 
 if TYPE_CHECKING:
@@ -39,31 +38,7 @@ log = logging.getLogger("tollway.proxy")
 REPLAY_LIMIT = 1 << 20  # request bodies up to 1 MiB are kept so a retry can re-send them
 BODY_HIGH_WATER = 1 << 18  # buffered request body before reading from the client pauses
 
-# Request headers the single pass over the client's headers treats specially.
-H_HOST, H_CONNECTION, H_UPGRADE, H_EXPECT, H_TE, H_XFF, H_REPLACED, H_DROP, H_ACCEPT = range(9)
-H_CTYPE, H_CLEN, H_TENC, H_XFPROTO, H_XFHOST, H_XFPORT, H_XFPATH, H_XFPREFIX = range(9, 17)
-SPECIAL: dict[bytes, int] = {
-    b"host": H_HOST, b"connection": H_CONNECTION, b"upgrade": H_UPGRADE, b"expect": H_EXPECT,
-    b"te": H_TE, b"x-forwarded-for": H_XFF, b"x-real-ip": H_REPLACED,
-    b"keep-alive": H_DROP, b"proxy-connection": H_DROP, b"proxy": H_DROP, b"trailer": H_DROP,
-    b"content-length": H_CLEN, b"transfer-encoding": H_TENC,
-    b"x-forwarded-proto": H_XFPROTO, b"x-forwarded-host": H_XFHOST,
-    b"x-forwarded-port": H_XFPORT, b"x-forwarded-path": H_XFPATH,
-    b"x-forwarded-prefix": H_XFPREFIX,
-}
-# Response headers the pass over the upstream's headers treats specially (§2.9).
-R_CLEN, R_DATE, R_SERVER, R_VIA, R_TENC, R_UPGRADE, R_HOP = range(7)
-RESPONSE_SPECIAL: dict[bytes, int] = {
-    b"content-length": R_CLEN, b"date": R_DATE, b"server": R_SERVER, b"via": R_VIA,
-    b"transfer-encoding": R_TENC, b"connection": R_UPGRADE, b"upgrade": R_UPGRADE,
-    b"keep-alive": R_HOP, b"proxy-connection": R_HOP, b"proxy": R_HOP, b"te": R_HOP,
-    b"trailer": R_HOP, b"proxy-authenticate": R_HOP,
-}
-# Accept and Content-Type are forwarded and also remembered for error-body negotiation.
-REMEMBERED: dict[bytes, int] = {b"accept": H_ACCEPT, b"content-type": H_CTYPE}
-
-
-class Exchange:
+class Exchange(RequestHead, ResponseWriter):
     # No __slots__: most fields keep their class-level default for most requests, and an
     # instance dict filled with the dozen that change is cheaper than assigning forty slots.
     t_upstream = 0.0
@@ -121,49 +96,6 @@ class Exchange:
         self.req_complete = not self.has_body
 
     # -- request head -----------------------------------------------------------------------
-    def _scan_headers(self) -> None:
-        """One pass over the client's headers: remember what tollway needs, keep the rest in
-        `fwd` ready to be sent upstream, drop hop-by-hop and replaced headers (§2.8)."""
-        fwd = self.fwd
-        special = SPECIAL
-        conn_tokens: list[bytes] = []
-        for name, value in self.headers:
-            ln = name.lower()
-            code = special.get(ln)
-            if code is None:
-                fwd.append(name + b": " + value + b"\r\n")
-                code = REMEMBERED.get(ln)
-                if code == H_ACCEPT:
-                    self.accept = value
-                elif code == H_CTYPE:
-                    self.req_ctype = value
-                continue
-            if code == H_HOST:
-                self.host = value
-            elif code == H_CONNECTION:
-                conn_tokens.extend(t.strip().lower() for t in value.split(b","))
-            elif code == H_UPGRADE:
-                self.upgrade = value.lower() == b"websocket" or self.upgrade
-            elif code == H_EXPECT:
-                self.expect_continue = value.lower() == b"100-continue"
-            elif code == H_TE:
-                self.te_trailers = b"trailers" in value.lower()
-            elif code == H_CLEN:
-                self.content_length = value
-                self.has_body = value.strip() not in (b"0", b"")
-            elif code == H_TENC:
-                self.chunked_in = self.has_body = True
-            elif code in (H_XFF, H_REPLACED) or code >= H_XFPROTO:
-                self.forwarded[code] = value
-        if conn_tokens:
-            self.upgrade = self.upgrade and b"upgrade" in conn_tokens
-            extra = {t for t in conn_tokens if t not in (b"keep-alive", b"close", b"upgrade")}
-            if extra:  # headers the client named hop-by-hop (RFC 9110 §7.6.1)
-                self.fwd = [line for line in fwd
-                            if line.split(b":", 1)[0].lower() not in extra]
-        else:
-            self.upgrade = False
-
     def start(self) -> None:
         """Route and dispatch. Called when this exchange is first in the connection's queue."""
         try:
@@ -215,105 +147,6 @@ class Exchange:
         self.tries_left = svc.retries + 1
         self.head = self._build_head(m, svc, raw_path, qpos)
         self.dispatch()
-
-    def _absolute_form(self, raw_path: bytes) -> bytes:
-        # `GET http://host/path HTTP/1.1`: the authority replaces Host (RFC 9112 §3.2.2).
-        scheme_end = raw_path.find(b"://")
-        if scheme_end < 0:
-            return b"/" + raw_path
-        rest = raw_path[scheme_end + 3:]
-        slash = rest.find(b"/")
-        self.host = rest if slash < 0 else rest[:slash]
-        return b"/" if slash < 0 else rest[slash:]
-
-    def _header_map(self) -> dict[str, list[str]]:
-        out: dict[str, list[str]] = {}
-        for name, value in self.headers:
-            out.setdefault(name.decode("latin-1").lower(), []).append(value.decode("latin-1"))
-        return out
-
-    def _build_head(self, m: Any, svc: ServiceSpec, raw_path: bytes, qpos: int) -> bytes:
-        proto = self.proto
-        uri = m.upstream_path.encode("utf-8", "surrogateescape")
-        if qpos >= 0:
-            uri += self.url[qpos:]
-        host = self.host if (m.route["preserve_host"] and self.host) else svc.host_header
-        parts = [self.method, b" ", uri, b" HTTP/1.1\r\nHost: ", host, b"\r\n"]
-        parts += self.fwd
-        fw = self.forwarded
-        client = proto.client_ip_bytes
-        xff = fw.get(H_XFF)
-        if xff:
-            parts += (b"X-Forwarded-For: ", xff, b", ", client, b"\r\n")
-        else:  # nginx's $remote_addr: the real-IP-processed address for a trusted peer
-            parts += (b"X-Forwarded-For: ", self._real_ip() if proto.trusted else client,
-                      b"\r\n")
-        prefix = m.prefix
-        if not proto.trusted:
-            # Common case: nothing the client says about forwarding is believed.
-            parts += (proto.static_forwarded, b"X-Forwarded-Host: ",
-                      self.host.split(b":", 1)[0].lower() if self.host else b"",
-                      b"\r\nX-Forwarded-Path: ", raw_path, b"\r\n")
-            if prefix:
-                parts += (b"X-Forwarded-Prefix: ", prefix.encode("utf-8", "surrogateescape"),
-                          b"\r\n")
-        else:
-            fhost = fw.get(H_XFHOST)
-            if fhost is None:
-                fhost = self.host.split(b":", 1)[0].lower() if self.host else b""
-            parts += (b"X-Forwarded-Proto: ", fw.get(H_XFPROTO, proto.scheme_bytes),
-                      b"\r\nX-Forwarded-Host: ", fhost,
-                      b"\r\nX-Forwarded-Port: ", fw.get(H_XFPORT, proto.port_bytes),
-                      b"\r\nX-Forwarded-Path: ", fw.get(H_XFPATH, raw_path), b"\r\n")
-            fprefix = fw.get(H_XFPREFIX)
-            if fprefix is None and prefix:
-                fprefix = prefix.encode("utf-8", "surrogateescape")
-            if fprefix:
-                parts += (b"X-Forwarded-Prefix: ", fprefix, b"\r\n")
-            parts += (b"X-Real-IP: ", self._real_ip(), b"\r\n")
-        if self.request_id and self.state.request_id_upstream:
-            parts += (b"X-Tollway-Request-Id: ", self.request_id.encode(), b"\r\n")
-        if self.te_trailers:
-            parts.append(b"TE: trailers\r\n")
-        if self.chunked_in:
-            parts.append(b"Transfer-Encoding: chunked\r\n")
-        elif self.content_length:
-            parts += (b"Content-Length: ", self.content_length, b"\r\n")
-        if self.upgrade:
-            parts.append(b"Connection: keep-alive, Upgrade\r\nUpgrade: websocket\r\n\r\n")
-        else:
-            parts.append(b"Connection: keep-alive\r\n\r\n")
-        return b"".join(parts)
-
-    def _real_ip(self) -> bytes:
-        """The client address a trusted peer reports in `real_ip_header` (nginx realip)."""
-        st = self.state
-        name = st.real_ip_header
-        if name == b"x-real-ip":
-            value = self.forwarded.get(H_REPLACED)
-        elif name == b"x-forwarded-for":
-            value = self.forwarded.get(H_XFF)
-            if value:
-                hops = [h.strip() for h in value.split(b",") if h.strip()]
-                value = hops[-1] if hops else None
-                if st.real_ip_recursive:
-                    # Walk from the right past every hop that is itself trusted.
-                    for hop in reversed(hops):
-                        value = hop
-                        if not st.is_trusted(hop.decode("latin-1")):
-                            break
-        else:
-            value = next((v for n, v in self.headers if n.lower() == name), None)
-        return value.strip() if value else self.proto.client_ip_bytes
-
-    def _https_redirect(self, code: int) -> None:
-        if code == 426:
-            self.reply_error(426, local_reply.USE_HTTPS,
-                             extra=[b"Connection: Upgrade\r\nUpgrade: TLS/1.2, HTTP/1.1\r\n"])
-            return
-        host = self.forwarded.get(H_XFHOST) if self.proto.trusted else None
-        location = b"https://" + (host or self.host.split(b":", 1)[0]) + self.url
-        self.reply(code, b"", None, extra=[b"Location: " + location + b"\r\n"])
 
     # -- request body -----------------------------------------------------------------------
     def on_request_body(self, chunk: bytes) -> None:
@@ -489,96 +322,6 @@ class Exchange:
             self.proto.resume(PAUSE_UPSTREAM)
 
     # -- response ---------------------------------------------------------------------------
-    def on_response_head(self, status: int, headers: list[tuple[bytes, bytes]],
-                         no_body: bool) -> bool:
-        """Send the response head downstream. Returns whether the upstream framed the body
-        (Content-Length or chunked); if not, the upstream's close ends it."""
-        if self.done:
-            return True
-        now = self.loop.time()
-        st = self.state
-        self.response_started = True
-        self.status = status
-        parts = [STATUS_LINES.get(status) or status_line(status)]
-        via = b""
-        has_server = has_date = framed = False
-        clen: bytes | None = None
-        upgrade = status == 101
-        special = RESPONSE_SPECIAL
-        for name, value in headers:
-            code = special.get(name.lower())
-            if code is None:
-                parts.append(name + b": " + value + b"\r\n")
-            elif code == R_CLEN:
-                clen = value
-                framed = True
-            elif code == R_DATE:
-                has_date = True
-                parts.append(name + b": " + value + b"\r\n")
-            elif code == R_SERVER:
-                has_server = True
-                parts.append(name + b": " + value + b"\r\n")
-            elif code == R_VIA:
-                via = value
-            elif code == R_TENC:
-                framed = True
-            elif upgrade and code == R_UPGRADE:
-                parts.append(name + b": " + value + b"\r\n")
-        if not has_date:
-            parts += (b"Date: ", st.date, b"\r\n")
-        if upgrade:
-            self.tunnel = True
-        elif clen is not None:
-            parts += (b"Content-Length: ", clen, b"\r\n")
-        elif no_body:
-            pass
-        elif self.http11:
-            parts.append(b"Transfer-Encoding: chunked\r\n")
-            self.chunked_out = True
-        else:
-            self.keep_alive = False  # HTTP/1.0 client: the close ends the body
-        flags = st.header_flags
-        if flags.via:
-            parts += (b"Via: ", via + b", " + VIA_VALUE if via else VIA_VALUE, b"\r\n")
-        elif via:
-            parts += (b"Via: ", via, b"\r\n")
-        if flags.server and not has_server:
-            parts.append(local_reply.SERVER_LINE)
-        if flags.latency:
-            t_up = self.t_upstream
-            parts.append(b"X-Tollway-Upstream-Latency: %d\r\nX-Tollway-Proxy-Latency: %d\r\n"
-                         % ((now - t_up) * 1000, (t_up - self.t_start) * 1000))
-        else:
-            if flags.upstream_latency:
-                parts.append(b"X-Tollway-Upstream-Latency: %d\r\n"
-                             % ((now - self.t_upstream) * 1000))
-            if flags.proxy_latency:
-                parts.append(b"X-Tollway-Proxy-Latency: %d\r\n"
-                             % ((self.t_upstream - self.t_start) * 1000))
-        if flags.request_id:
-            parts += (b"X-Tollway-Request-Id: ", self.request_id.encode(), b"\r\n")
-        if not upgrade:
-            if not self.keep_alive or st.draining:
-                self.keep_alive = False
-                parts.append(b"Connection: close\r\n\r\n")
-            elif not self.http11:
-                parts.append(b"Connection: keep-alive\r\n\r\n")
-            else:
-                parts.append(b"\r\n")
-        else:
-            parts.append(b"\r\n")
-        self.proto.write(b"".join(parts))
-        return framed or no_body
-
-    def on_response_body(self, data: bytes) -> None:
-        if self.done:
-            return
-        self.resp_size += len(data)
-        if self.chunked_out:
-            self.proto.writelines([b"%x\r\n" % len(data), data, b"\r\n"])
-        else:
-            self.proto.write(data)
-
     def on_response_end(self) -> None:
         self.conn = None
         if self.done:
@@ -627,51 +370,6 @@ class Exchange:
             self.body_buf.append(data)  # upgrade request still waiting for its connection
 
     # -- local replies and the end ----------------------------------------------------------
-    def reply_error(self, status: int, message: str, *, nginx: bool = False,
-                    extra: list[bytes] | None = None) -> None:
-        """Kong's error body (§2.12). `nginx` errors fall back on the request's Content-Type
-        and then text/plain; `kong.response.error` ones default to JSON."""
-        if not self.request_id:
-            self.request_id = self.state.new_request_id()
-        if nginx:
-            fallback = local_reply.negotiate(self.req_ctype, local_reply.TEXT)
-            ctype = local_reply.negotiate(self.accept, fallback)
-        else:
-            ctype = local_reply.negotiate(self.accept, local_reply.JSON)
-        body = local_reply.render_body(message, self.request_id, ctype)
-        self.reply(status, body, ctype, extra=extra)
-
-    def reply(self, status: int, body: bytes, ctype: bytes | None, *,
-              extra: list[bytes] | None = None) -> None:
-        st = self.state
-        self.status = status
-        if not self.req_complete:
-            self.keep_alive = False  # the unread body would be parsed as the next request
-        keep = self.keep_alive and not st.draining
-        self.keep_alive = keep
-        lines = list(extra or ())
-        flags = st.header_flags
-        if flags.server:
-            lines.append(local_reply.SERVER_LINE)
-        if flags.response_latency:
-            lines.append(b"X-Tollway-Response-Latency: %d\r\n"
-                         % int((self.loop.time() - self.t_start) * 1000))
-        if flags.request_id and self.request_id:
-            lines.append(b"X-Tollway-Request-Id: " + self.request_id.encode() + b"\r\n")
-        if keep and not self.http11:
-            lines.append(b"Connection: keep-alive\r\n")
-        if ctype is None:
-            head = [status_line(status), b"Date: ", st.date,
-                    b"\r\nContent-Length: 0\r\n", *lines,
-                    b"" if keep else b"Connection: close\r\n", b"\r\n"]
-            self.proto.write(b"".join(head))
-        else:
-            self.resp_size = len(body)
-            self.proto.write(local_reply.build(status, ctype, body, date=st.date, extra=lines,
-                                               keep_alive=keep,
-                                               head_only=self.method == b"HEAD"))
-        self._finish()
-
     def _finish(self, abort: bool = False) -> None:
         if self.done:
             return

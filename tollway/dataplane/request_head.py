@@ -1,0 +1,201 @@
+"""The request head: one pass over the client's headers, and the head sent upstream (§2.8).
+
+A mixin of `Exchange`: split out so the orchestrator stays readable. Everything here runs once
+per request; per-connection constants (X-Forwarded-Proto/Port, X-Real-IP for untrusted peers)
+are precomputed on the connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tollway.dataplane.protocol import DownstreamProtocol
+    from tollway.dataplane.server import ServerState
+    from tollway.dataplane.snapshot import ServiceSpec
+    from tollway.plugins.chain import Chain
+
+# Request headers the single pass over the client's headers treats specially.
+H_HOST, H_CONNECTION, H_UPGRADE, H_EXPECT, H_TE, H_XFF, H_REPLACED, H_DROP, H_ACCEPT = range(9)
+H_CTYPE, H_CLEN, H_TENC, H_XFPROTO, H_XFHOST, H_XFPORT, H_XFPATH, H_XFPREFIX = range(9, 17)
+SPECIAL: dict[bytes, int] = {
+    b"host": H_HOST, b"connection": H_CONNECTION, b"upgrade": H_UPGRADE, b"expect": H_EXPECT,
+    b"te": H_TE, b"x-forwarded-for": H_XFF, b"x-real-ip": H_REPLACED,
+    b"keep-alive": H_DROP, b"proxy-connection": H_DROP, b"proxy": H_DROP, b"trailer": H_DROP,
+    b"content-length": H_CLEN, b"transfer-encoding": H_TENC,
+    b"x-forwarded-proto": H_XFPROTO, b"x-forwarded-host": H_XFHOST,
+    b"x-forwarded-port": H_XFPORT, b"x-forwarded-path": H_XFPATH,
+    b"x-forwarded-prefix": H_XFPREFIX,
+}
+# Accept and Content-Type are forwarded and also remembered for error-body negotiation.
+REMEMBERED: dict[bytes, int] = {b"accept": H_ACCEPT, b"content-type": H_CTYPE}
+
+
+class RequestHead:
+    # Attributes owned by Exchange (tollway.dataplane.proxy), declared for the type checker.
+    proto: DownstreamProtocol
+    state: ServerState
+    loop: asyncio.AbstractEventLoop
+    method: bytes
+    url: bytes
+    headers: list[tuple[bytes, bytes]]
+    http11: bool
+    keep_alive: bool
+    t_start: float
+    t_upstream: float
+    request_id: str
+    host: bytes
+    accept: bytes | None
+    req_ctype: bytes | None
+    upgrade: bool
+    expect_continue: bool
+    te_trailers: bool
+    chunked_in: bool
+    has_body: bool
+    content_length: bytes
+    fwd: list[bytes]
+    forwarded: dict[int, bytes]
+    req_complete: bool
+    response_started: bool
+    status: int
+    chunked_out: bool
+    resp_size: int
+    done: bool
+    tunnel: bool
+    req_overlay: dict[bytes, tuple[bytes, list[bytes]]] | None
+    resp_extra: list[tuple[bytes, bytes]] | None
+    chain: Chain
+
+    def _scan_headers(self) -> None:
+        """One pass over the client's headers: remember what tollway needs, keep the rest in
+        `fwd` ready to be sent upstream, drop hop-by-hop and replaced headers (§2.8)."""
+        fwd = self.fwd
+        special = SPECIAL
+        conn_tokens: list[bytes] = []
+        for name, value in self.headers:
+            ln = name.lower()
+            code = special.get(ln)
+            if code is None:
+                fwd.append(name + b": " + value + b"\r\n")
+                code = REMEMBERED.get(ln)
+                if code == H_ACCEPT:
+                    self.accept = value
+                elif code == H_CTYPE:
+                    self.req_ctype = value
+                continue
+            if code == H_HOST:
+                self.host = value
+            elif code == H_CONNECTION:
+                conn_tokens.extend(t.strip().lower() for t in value.split(b","))
+            elif code == H_UPGRADE:
+                self.upgrade = value.lower() == b"websocket" or self.upgrade
+            elif code == H_EXPECT:
+                self.expect_continue = value.lower() == b"100-continue"
+            elif code == H_TE:
+                self.te_trailers = b"trailers" in value.lower()
+            elif code == H_CLEN:
+                self.content_length = value
+                self.has_body = value.strip() not in (b"0", b"")
+            elif code == H_TENC:
+                self.chunked_in = self.has_body = True
+            elif code in (H_XFF, H_REPLACED) or code >= H_XFPROTO:
+                self.forwarded[code] = value
+        if conn_tokens:
+            self.upgrade = self.upgrade and b"upgrade" in conn_tokens
+            extra = {t for t in conn_tokens if t not in (b"keep-alive", b"close", b"upgrade")}
+            if extra:  # headers the client named hop-by-hop (RFC 9110 §7.6.1)
+                self.fwd = [line for line in fwd
+                            if line.split(b":", 1)[0].lower() not in extra]
+        else:
+            self.upgrade = False
+
+    def _absolute_form(self, raw_path: bytes) -> bytes:
+        # `GET http://host/path HTTP/1.1`: the authority replaces Host (RFC 9112 §3.2.2).
+        scheme_end = raw_path.find(b"://")
+        if scheme_end < 0:
+            return b"/" + raw_path
+        rest = raw_path[scheme_end + 3:]
+        slash = rest.find(b"/")
+        self.host = rest if slash < 0 else rest[:slash]
+        return b"/" if slash < 0 else rest[slash:]
+
+    def _header_map(self) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        for name, value in self.headers:
+            out.setdefault(name.decode("latin-1").lower(), []).append(value.decode("latin-1"))
+        return out
+
+    def _build_head(self, m: Any, svc: ServiceSpec, raw_path: bytes, qpos: int) -> bytes:
+        proto = self.proto
+        uri = m.upstream_path.encode("utf-8", "surrogateescape")
+        if qpos >= 0:
+            uri += self.url[qpos:]
+        host = self.host if (m.route["preserve_host"] and self.host) else svc.host_header
+        parts = [self.method, b" ", uri, b" HTTP/1.1\r\nHost: ", host, b"\r\n"]
+        parts += self.fwd
+        fw = self.forwarded
+        client = proto.client_ip_bytes
+        xff = fw.get(H_XFF)
+        if xff:
+            parts += (b"X-Forwarded-For: ", xff, b", ", client, b"\r\n")
+        else:  # nginx's $remote_addr: the real-IP-processed address for a trusted peer
+            parts += (b"X-Forwarded-For: ", self._real_ip() if proto.trusted else client,
+                      b"\r\n")
+        prefix = m.prefix
+        if not proto.trusted:
+            # Common case: nothing the client says about forwarding is believed.
+            parts += (proto.static_forwarded, b"X-Forwarded-Host: ",
+                      self.host.split(b":", 1)[0].lower() if self.host else b"",
+                      b"\r\nX-Forwarded-Path: ", raw_path, b"\r\n")
+            if prefix:
+                parts += (b"X-Forwarded-Prefix: ", prefix.encode("utf-8", "surrogateescape"),
+                          b"\r\n")
+        else:
+            fhost = fw.get(H_XFHOST)
+            if fhost is None:
+                fhost = self.host.split(b":", 1)[0].lower() if self.host else b""
+            parts += (b"X-Forwarded-Proto: ", fw.get(H_XFPROTO, proto.scheme_bytes),
+                      b"\r\nX-Forwarded-Host: ", fhost,
+                      b"\r\nX-Forwarded-Port: ", fw.get(H_XFPORT, proto.port_bytes),
+                      b"\r\nX-Forwarded-Path: ", fw.get(H_XFPATH, raw_path), b"\r\n")
+            fprefix = fw.get(H_XFPREFIX)
+            if fprefix is None and prefix:
+                fprefix = prefix.encode("utf-8", "surrogateescape")
+            if fprefix:
+                parts += (b"X-Forwarded-Prefix: ", fprefix, b"\r\n")
+            parts += (b"X-Real-IP: ", self._real_ip(), b"\r\n")
+        if self.request_id and self.state.request_id_upstream:
+            parts += (b"X-Tollway-Request-Id: ", self.request_id.encode(), b"\r\n")
+        if self.te_trailers:
+            parts.append(b"TE: trailers\r\n")
+        if self.chunked_in:
+            parts.append(b"Transfer-Encoding: chunked\r\n")
+        elif self.content_length:
+            parts += (b"Content-Length: ", self.content_length, b"\r\n")
+        if self.upgrade:
+            parts.append(b"Connection: keep-alive, Upgrade\r\nUpgrade: websocket\r\n\r\n")
+        else:
+            parts.append(b"Connection: keep-alive\r\n\r\n")
+        return b"".join(parts)
+
+    def _real_ip(self) -> bytes:
+        """The client address a trusted peer reports in `real_ip_header` (nginx realip)."""
+        st = self.state
+        name = st.real_ip_header
+        if name == b"x-real-ip":
+            value = self.forwarded.get(H_REPLACED)
+        elif name == b"x-forwarded-for":
+            value = self.forwarded.get(H_XFF)
+            if value:
+                hops = [h.strip() for h in value.split(b",") if h.strip()]
+                value = hops[-1] if hops else None
+                if st.real_ip_recursive:
+                    # Walk from the right past every hop that is itself trusted.
+                    for hop in reversed(hops):
+                        value = hop
+                        if not st.is_trusted(hop.decode("latin-1")):
+                            break
+        else:
+            value = next((v for n, v in self.headers if n.lower() == name), None)
+        return value.strip() if value else self.proto.client_ip_bytes

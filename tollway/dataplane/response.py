@@ -1,0 +1,211 @@
+"""Responses to the client: the upstream's head rewritten (§2.9), and local replies (§2.12).
+
+A mixin of `Exchange`. Response-phase plugins get the headers as a `HeaderList`; without
+them the head is serialised in one pass with no intermediate objects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+from tollway.dataplane import local_reply
+from tollway.dataplane.http import STATUS_LINES, VIA_VALUE, status_line
+from tollway.dataplane.request_head import H_XFHOST
+
+if TYPE_CHECKING:
+    from tollway.dataplane.protocol import DownstreamProtocol
+    from tollway.dataplane.server import ServerState
+    from tollway.plugins.chain import Chain
+
+# Response headers the pass over the upstream's headers treats specially (§2.9).
+R_CLEN, R_DATE, R_SERVER, R_VIA, R_TENC, R_UPGRADE, R_HOP = range(7)
+RESPONSE_SPECIAL: dict[bytes, int] = {
+    b"content-length": R_CLEN, b"date": R_DATE, b"server": R_SERVER, b"via": R_VIA,
+    b"transfer-encoding": R_TENC, b"connection": R_UPGRADE, b"upgrade": R_UPGRADE,
+    b"keep-alive": R_HOP, b"proxy-connection": R_HOP, b"proxy": R_HOP, b"te": R_HOP,
+    b"trailer": R_HOP, b"proxy-authenticate": R_HOP,
+}
+
+
+class ResponseWriter:
+    # Attributes owned by Exchange (tollway.dataplane.proxy), declared for the type checker.
+    proto: DownstreamProtocol
+    state: ServerState
+    loop: asyncio.AbstractEventLoop
+    method: bytes
+    url: bytes
+    headers: list[tuple[bytes, bytes]]
+    http11: bool
+    keep_alive: bool
+    t_start: float
+    t_upstream: float
+    request_id: str
+    host: bytes
+    accept: bytes | None
+    req_ctype: bytes | None
+    upgrade: bool
+    expect_continue: bool
+    te_trailers: bool
+    chunked_in: bool
+    has_body: bool
+    content_length: bytes
+    fwd: list[bytes]
+    forwarded: dict[int, bytes]
+    req_complete: bool
+    response_started: bool
+    status: int
+    chunked_out: bool
+    resp_size: int
+    done: bool
+    tunnel: bool
+    req_overlay: dict[bytes, tuple[bytes, list[bytes]]] | None
+    resp_extra: list[tuple[bytes, bytes]] | None
+    chain: Chain
+
+    def _finish(self, abort: bool = False) -> None:
+        raise NotImplementedError  # Exchange._finish
+
+    def _https_redirect(self, code: int) -> None:
+        if code == 426:
+            self.reply_error(426, local_reply.USE_HTTPS,
+                             extra=[b"Connection: Upgrade\r\nUpgrade: TLS/1.2, HTTP/1.1\r\n"])
+            return
+        host = self.forwarded.get(H_XFHOST) if self.proto.trusted else None
+        location = b"https://" + (host or self.host.split(b":", 1)[0]) + self.url
+        self.reply(code, b"", None, extra=[b"Location: " + location + b"\r\n"])
+
+    def on_response_head(self, status: int, headers: list[tuple[bytes, bytes]],
+                         no_body: bool) -> bool:
+        """Send the response head downstream. Returns whether the upstream framed the body
+        (Content-Length or chunked); if not, the upstream's close ends it."""
+        if self.done:
+            return True
+        now = self.loop.time()
+        st = self.state
+        self.response_started = True
+        self.status = status
+        parts = [STATUS_LINES.get(status) or status_line(status)]
+        via = b""
+        has_server = has_date = framed = False
+        clen: bytes | None = None
+        upgrade = status == 101
+        special = RESPONSE_SPECIAL
+        for name, value in headers:
+            code = special.get(name.lower())
+            if code is None:
+                parts.append(name + b": " + value + b"\r\n")
+            elif code == R_CLEN:
+                clen = value
+                framed = True
+            elif code == R_DATE:
+                has_date = True
+                parts.append(name + b": " + value + b"\r\n")
+            elif code == R_SERVER:
+                has_server = True
+                parts.append(name + b": " + value + b"\r\n")
+            elif code == R_VIA:
+                via = value
+            elif code == R_TENC:
+                framed = True
+            elif upgrade and code == R_UPGRADE:
+                parts.append(name + b": " + value + b"\r\n")
+        if not has_date:
+            parts += (b"Date: ", st.date, b"\r\n")
+        if upgrade:
+            self.tunnel = True
+        elif clen is not None:
+            parts += (b"Content-Length: ", clen, b"\r\n")
+        elif no_body:
+            pass
+        elif self.http11:
+            parts.append(b"Transfer-Encoding: chunked\r\n")
+            self.chunked_out = True
+        else:
+            self.keep_alive = False  # HTTP/1.0 client: the close ends the body
+        flags = st.header_flags
+        if flags.via:
+            parts += (b"Via: ", via + b", " + VIA_VALUE if via else VIA_VALUE, b"\r\n")
+        elif via:
+            parts += (b"Via: ", via, b"\r\n")
+        if flags.server and not has_server:
+            parts.append(local_reply.SERVER_LINE)
+        if flags.latency:
+            t_up = self.t_upstream
+            parts.append(b"X-Tollway-Upstream-Latency: %d\r\nX-Tollway-Proxy-Latency: %d\r\n"
+                         % ((now - t_up) * 1000, (t_up - self.t_start) * 1000))
+        else:
+            if flags.upstream_latency:
+                parts.append(b"X-Tollway-Upstream-Latency: %d\r\n"
+                             % ((now - self.t_upstream) * 1000))
+            if flags.proxy_latency:
+                parts.append(b"X-Tollway-Proxy-Latency: %d\r\n"
+                             % ((self.t_upstream - self.t_start) * 1000))
+        if flags.request_id:
+            parts += (b"X-Tollway-Request-Id: ", self.request_id.encode(), b"\r\n")
+        if not upgrade:
+            if not self.keep_alive or st.draining:
+                self.keep_alive = False
+                parts.append(b"Connection: close\r\n\r\n")
+            elif not self.http11:
+                parts.append(b"Connection: keep-alive\r\n\r\n")
+            else:
+                parts.append(b"\r\n")
+        else:
+            parts.append(b"\r\n")
+        self.proto.write(b"".join(parts))
+        return framed or no_body
+
+    def on_response_body(self, data: bytes) -> None:
+        if self.done:
+            return
+        self.resp_size += len(data)
+        if self.chunked_out:
+            self.proto.writelines([b"%x\r\n" % len(data), data, b"\r\n"])
+        else:
+            self.proto.write(data)
+
+    def reply_error(self, status: int, message: str, *, nginx: bool = False,
+                    extra: list[bytes] | None = None) -> None:
+        """Kong's error body (§2.12). `nginx` errors fall back on the request's Content-Type
+        and then text/plain; `kong.response.error` ones default to JSON."""
+        if not self.request_id:
+            self.request_id = self.state.new_request_id()
+        if nginx:
+            fallback = local_reply.negotiate(self.req_ctype, local_reply.TEXT)
+            ctype = local_reply.negotiate(self.accept, fallback)
+        else:
+            ctype = local_reply.negotiate(self.accept, local_reply.JSON)
+        body = local_reply.render_body(message, self.request_id, ctype)
+        self.reply(status, body, ctype, extra=extra)
+
+    def reply(self, status: int, body: bytes, ctype: bytes | None, *,
+              extra: list[bytes] | None = None) -> None:
+        st = self.state
+        self.status = status
+        if not self.req_complete:
+            self.keep_alive = False  # the unread body would be parsed as the next request
+        keep = self.keep_alive and not st.draining
+        self.keep_alive = keep
+        lines = list(extra or ())
+        flags = st.header_flags
+        if flags.server:
+            lines.append(local_reply.SERVER_LINE)
+        if flags.response_latency:
+            lines.append(b"X-Tollway-Response-Latency: %d\r\n"
+                         % int((self.loop.time() - self.t_start) * 1000))
+        if flags.request_id and self.request_id:
+            lines.append(b"X-Tollway-Request-Id: " + self.request_id.encode() + b"\r\n")
+        if keep and not self.http11:
+            lines.append(b"Connection: keep-alive\r\n")
+        if ctype is None:
+            head = [status_line(status), b"Date: ", st.date,
+                    b"\r\nContent-Length: 0\r\n", *lines,
+                    b"" if keep else b"Connection: close\r\n", b"\r\n"]
+            self.proto.write(b"".join(head))
+        else:
+            self.resp_size = len(body)
+            self.proto.write(local_reply.build(status, ctype, body, date=st.date, extra=lines,
+                                               keep_alive=keep,
+                                               head_only=self.method == b"HEAD"))
+        self._finish()

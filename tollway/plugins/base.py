@@ -1,0 +1,97 @@
+"""The plugin contract: a class with a schema, built once per config, with phase methods.
+
+    class MyPlugin(Plugin):
+        name = "my-plugin"
+        priority = 1000            # higher runs first (Kong's PRIORITY)
+        version = "1.0.0"
+        config_schema = Record(fields={"greeting": Field.string(default="hi")})
+
+        def __init__(self, config, entity):      # once per config snapshot, not per request
+            super().__init__(config, entity)
+            self.value = config["greeting"].encode()
+
+        def access(self, req):                   # before the upstream is called
+            req.set_header("X-Greeting", self.value)
+
+        def response(self, req, headers):        # response headers, upstream or local
+            headers.set(b"X-Greeted", b"yes")
+
+        def log(self, req):                      # after the response was sent
+            ...
+
+Phases are optional: the chain only calls what a class defines (detected once per snapshot).
+`access` may be `async def` when it does I/O; the others must be plain functions. `body`
+(`def body(self, req, chunk: bytes, last: bool) -> bytes`) transforms the response body.
+Per-request state goes in `req.ctx[self.name]`; the plugin instance is shared by every
+request and must not keep per-request state on `self`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, ClassVar
+
+from tollway.config.schema import Record
+
+
+class Plugin:
+    name: ClassVar[str]
+    priority: ClassVar[int] = 0
+    version: ClassVar[str] = "1.0.0"
+    config_schema: ClassVar[Record]
+    # Kong's typedefs.no_consumer & co.: the plugin cannot be scoped that way.
+    no_consumer: ClassVar[bool] = False
+    no_route: ClassVar[bool] = False
+    no_service: ClassVar[bool] = False
+    # The default of the plugin entity's `protocols` field (None: Kong's default list).
+    protocols: ClassVar[tuple[str, ...] | None] = None
+    # Envoy-style metadata: maturity and whether it is hardened against hostile clients.
+    status: ClassVar[str] = "stable"
+
+    def __init__(self, config: dict[str, Any], entity: dict[str, Any]) -> None:
+        self.config = config
+        self.id: str = entity["id"]
+        self.entity = entity
+
+
+class HeaderList:
+    """Response headers as an ordered list of (name, value) bytes pairs with case-insensitive
+    access. Only built when a plugin on the route has a `response` phase."""
+
+    __slots__ = ("items",)
+
+    def __init__(self, items: list[tuple[bytes, bytes]] | None = None) -> None:
+        self.items = items if items is not None else []
+
+    def get(self, name: bytes) -> bytes | None:
+        lname = name.lower()
+        for n, v in self.items:
+            if n.lower() == lname:
+                return v
+        return None
+
+    def get_all(self, name: bytes) -> list[bytes]:
+        lname = name.lower()
+        return [v for n, v in self.items if n.lower() == lname]
+
+    def set(self, name: bytes, value: bytes) -> None:
+        """Replace every value of `name` with `value` (kong.response.set_header)."""
+        self.remove(name)
+        self.items.append((name, value))
+
+    def add(self, name: bytes, value: bytes) -> None:
+        """Add a value, keeping existing ones (kong.response.add_header)."""
+        self.items.append((name, value))
+
+    def remove(self, name: bytes) -> None:
+        lname = name.lower()
+        self.items = [(n, v) for n, v in self.items if n.lower() != lname]
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, bytes) and self.get(name) is not None
+
+    def __iter__(self) -> Iterator[tuple[bytes, bytes]]:
+        return iter(self.items)
+
+    def __len__(self) -> int:
+        return len(self.items)

@@ -1,0 +1,166 @@
+"""Per-route plugin chains, resolved once per config snapshot (Kong's plugins_iterator).
+
+Which configuration of a plugin applies to a request (§3.0 of the Kong reference) — the most
+specific existing one, in this order:
+
+    1 route+service+consumer   2 route+consumer   3 service+consumer   4 route+service
+    5 consumer                 6 route            7 service            8 global
+
+Route and service are known when the chain is built, so for every route this module
+precomputes, per plugin name, the instance that applies without a consumer (`default`) and
+the instance for each consumer that has a consumer-scoped config of that plugin
+(`by_consumer`). At request time the lookup is one dict get with the consumer identified so
+far. Entries are ordered by priority (highest first), then by name descending, in every phase.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from tollway.plugins import registry
+
+if TYPE_CHECKING:
+    from tollway.config.model import Config
+    from tollway.plugins.base import Plugin
+
+HTTP_PROTOCOLS = frozenset({"http", "https", "grpc", "grpcs"})
+Key = tuple[str, str | None, str | None, str | None]  # name, route, service, consumer
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    name: str
+    priority: int
+    default: Plugin | None
+    by_consumer: dict[str, Plugin] | None  # None when no consumer-scoped config exists
+
+    def resolve(self, consumer_id: str | None) -> Plugin | None:
+        if self.by_consumer is None or consumer_id is None:
+            return self.default
+        return self.by_consumer.get(consumer_id, self.default)
+
+
+@dataclass(frozen=True, slots=True)
+class Chain:
+    access: tuple[Entry, ...] = ()
+    response: tuple[Entry, ...] = ()
+    body: tuple[Entry, ...] = ()
+    log: tuple[Entry, ...] = ()
+    names: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.access or self.response or self.body or self.log)
+
+
+EMPTY = Chain()
+
+
+def _fk(entity: dict[str, Any], name: str) -> str | None:
+    ref = entity.get(name)
+    return ref["id"] if isinstance(ref, dict) else None
+
+
+def has_phase(cls: type, phase: str) -> bool:
+    return callable(getattr(cls, phase, None))
+
+
+def is_async_access(cls: type) -> bool:
+    return inspect.iscoroutinefunction(getattr(cls, "access", None))
+
+
+class ChainBuilder:
+    def __init__(self, config: Config) -> None:
+        self.by_key: dict[Key, dict[str, Any]] = {}
+        self.consumers_by_name: dict[str, set[str]] = {}
+        self.names: set[str] = set()
+        self.instances: dict[str, Plugin] = {}
+        for p in config.entities.get("plugins", []):
+            if not p.get("enabled", True):
+                continue
+            if not HTTP_PROTOCOLS.intersection(p.get("protocols") or HTTP_PROTOCOLS):
+                continue
+            cls = registry.get(p["name"])
+            if cls is None:
+                raise ValueError(registry.not_enabled_message(p["name"]))
+            key = (p["name"], _fk(p, "route"), _fk(p, "service"), _fk(p, "consumer"))
+            self.by_key[key] = p
+            self.names.add(p["name"])
+            if key[3] is not None:
+                self.consumers_by_name.setdefault(p["name"], set()).add(key[3])
+
+    def _instance(self, entity: dict[str, Any] | None) -> Plugin | None:
+        if entity is None:
+            return None
+        inst = self.instances.get(entity["id"])
+        if inst is None:
+            cls = registry.get(entity["name"])
+            assert cls is not None
+            inst = cls(entity["config"], entity)
+            self.instances[entity["id"]] = inst
+        return inst
+
+    def _first(self, name: str, keys: list[tuple[str | None, str | None, str | None]]
+               ) -> Plugin | None:
+        for r, s, c in keys:
+            entity = self.by_key.get((name, r, s, c))
+            if entity is not None:
+                return self._instance(entity)
+        return None
+
+    def chain(self, route_id: str | None, service_id: str | None) -> Chain:
+        entries: list[Entry] = []
+        r, s = route_id, service_id
+        for name in self.names:
+            default = self._first(name, [(r, s, None), (r, None, None), (None, s, None),
+                                         (None, None, None)] if r is not None else
+                                  [(None, None, None)])
+            by_consumer: dict[str, Plugin] | None = None
+            consumers = self.consumers_by_name.get(name)
+            if consumers and r is not None:
+                by_consumer = {}
+                for c in consumers:
+                    inst = self._first(name, [(r, s, c), (r, None, c), (None, s, c), (r, s, None),
+                                              (None, None, c), (r, None, None), (None, s, None),
+                                              (None, None, None)])
+                    if inst is not None and inst is not default:
+                        by_consumer[c] = inst
+                by_consumer = by_consumer or None
+            if default is None and by_consumer is None:
+                continue
+            cls = registry.get(name)
+            entries.append(Entry(name, int(getattr(cls, "priority", 0)), default, by_consumer))
+        # Kong: priority descending, then name descending.
+        entries.sort(key=lambda e: e.name, reverse=True)
+        entries.sort(key=lambda e: e.priority, reverse=True)
+        return make_chain(entries)
+
+
+def make_chain(entries: list[Entry]) -> Chain:
+    if not entries:
+        return EMPTY
+
+    def with_phase(phase: str) -> tuple[Entry, ...]:
+        out = []
+        for e in entries:
+            insts = [e.default, *(e.by_consumer or {}).values()]
+            if any(i is not None and has_phase(type(i), phase) for i in insts):
+                out.append(e)
+        return tuple(out)
+
+    return Chain(access=with_phase("access"), response=with_phase("response"),
+                 body=with_phase("body"), log=with_phase("log"),
+                 names=frozenset(e.name for e in entries))
+
+
+def build_chains(config: Config) -> tuple[dict[str, Chain], Chain]:
+    """Chains for every route (by route id) and the global chain used when no route
+    matched (global plugins only, as Kong runs for a 404)."""
+    builder = ChainBuilder(config)
+    if not builder.names:
+        return {}, EMPTY
+    chains = {r["id"]: builder.chain(r["id"], _fk(r, "service"))
+              for r in config.entities.get("routes", [])}
+    return chains, builder.chain(None, None)
