@@ -6,7 +6,10 @@ import threading
 from collections import Counter
 
 import httpx
+import yaml
 from node_support import Node, Upstream, config_doc, service
+
+from tollway.config.declarative import validate
 
 CLIENTS = 6
 SWAPS = 20
@@ -65,3 +68,29 @@ def test_hot_swap_under_load_fails_no_request(node: Node, up1: Upstream,
     # both configs really served the load (each answer matches one config, never a mix)
     assert set(seen) == {"up1 from-a", "up2 from-b"}, seen
     assert sum(seen.values()) >= 100, seen
+
+
+def test_concurrent_posts_leave_one_consistent_config(node: Node, up1: Upstream) -> None:
+    docs = [config_doc(service(f"svc-{i}", up1.url + f"/v{i}", {f"r-{i}": ["/c"]}))
+            for i in range(6)]
+    results: list[int] = []
+
+    def post(doc: dict[str, object]) -> None:
+        results.append(node.post_config(doc).status_code)
+
+    threads = [threading.Thread(target=post, args=(d,)) for d in docs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert results == [201] * len(docs)
+    status = node.status()
+    final = status["configuration_hash"]
+    assert final in {validate(d).hash for d in docs}
+    winner = next(i for i, d in enumerate(docs) if validate(d).hash == final)
+    # every worker serves the config the admin API reports, nothing else
+    for _ in range(8):
+        r = node.get("/c")
+        assert r.status_code == 200
+        assert r.json()["path"] == f"/v{winner}"
+    assert validate(yaml.safe_load(node.admin("GET", "/config").json()["config"])).hash == final

@@ -188,3 +188,12 @@ def test_admin_unknown_path_and_method(node: Node) -> None:
     r = node.admin("DELETE", "/config")
     assert r.status_code == 405
     assert r.json() == {"message": "Method not allowed"}
+
+
+def test_check_hash_does_not_apply_to_a_decoded_json_document(node: Node,
+                                                              up1: Upstream) -> None:
+    # Kong §5.7: check_hash compares the md5 of the submitted *text*; a config sent as the
+    # JSON document itself is always loaded (201), even when identical.
+    r = node.post_config(simple_config(up1.url), check_hash="1")
+    assert r.status_code == 201, r.text
+    assert_serves(node, "/a", "up1", 2)
