@@ -53,8 +53,8 @@ class AccessLog:
             "upstream": ex.upstream_addr or None,
             "tries": ex.tries,
         }
-        if ex.error:
-            entry["error"] = ex.error
+        if ex.fail_reason:
+            entry["error"] = ex.fail_reason
         line = json.dumps(entry, separators=(",", ":")).encode() + b"\n"
         self.buf.append(line)
         self.size += len(line)

@@ -25,6 +25,7 @@ from tollway.dataplane.http import (
     PAUSE_BODY,
     PAUSE_UPSTREAM,
 )
+from tollway.dataplane.plugin_api import PluginAPI
 from tollway.dataplane.request_head import H_XFPROTO, RequestHead
 from tollway.dataplane.response import ResponseWriter
 from tollway.dataplane.upstream.connection import Failure, UpstreamConnection
@@ -38,7 +39,7 @@ log = logging.getLogger("tollway.proxy")
 REPLAY_LIMIT = 1 << 20  # request bodies up to 1 MiB are kept so a retry can re-send them
 BODY_HIGH_WATER = 1 << 18  # buffered request body before reading from the client pauses
 
-class Exchange(RequestHead, ResponseWriter):
+class Exchange(RequestHead, ResponseWriter, PluginAPI):
     # No __slots__: most fields keep their class-level default for most requests, and an
     # instance dict filled with the dozen that change is cheaper than assigning forty slots.
     t_upstream = 0.0
@@ -67,11 +68,13 @@ class Exchange(RequestHead, ResponseWriter):
     chunked_out = False
     resp_size = 0
     done = False
-    error = ""
+    fail_reason = ""  # why the exchange failed, for the access log
     continue_sent = False
     upstream_addr = ""
     tunnel = False
     head_sent = False
+    raw_path = b"/"
+    qpos = -1
 
     def __init__(self, proto: DownstreamProtocol, method: bytes, url: bytes,
                  headers: list[tuple[bytes, bytes]], version: str, keep_alive: bool,
@@ -126,26 +129,56 @@ class Exchange(RequestHead, ResponseWriter):
         host = self.host.decode("latin-1") if self.host else None
         router = snap.router
         headers = self._header_map() if router.uses_headers else None
-        m = router.match(self.method.decode("latin-1"), host,
-                         raw_path.decode("utf-8", "surrogateescape"), headers,
+        path = raw_path.decode("utf-8", "surrogateescape")
+        m = router.match(self.method.decode("latin-1"), host, path, headers,
                          self.proto.scheme, None)
+        if m is None and self.method == b"OPTIONS":
+            m = self._preflight_route(host, path, headers)
         if m is None:
+            self.chain = snap.global_chain
             self.reply_error(404, local_reply.NO_ROUTE)
             return
         self.match = m
+        self.raw_path = raw_path
+        self.qpos = qpos
         route_spec = snap.routes[m.route["id"]]
         if route_spec.https_only and self.proto.scheme != "https" and not (
                 self.proto.trusted
                 and self.forwarded.get(H_XFPROTO, b"").strip().lower() == b"https"):
             self._https_redirect(route_spec.redirect_code)
             return
+        chain = snap.chains.get(m.route["id"])
+        if chain is not None:
+            self.chain = chain
+            if chain.access and not self.run_access():
+                return  # answered by a plugin, or continuing after the plugin's I/O
+        self.proceed()
+
+    def _preflight_route(self, host: str | None, path: str,
+                         headers: dict[str, list[str]] | None) -> Any:
+        """DECISIONS.md #1: a CORS preflight that matches no route is routed as if its
+        method were the one it asks for, so that route's cors plugin can answer it."""
+        wanted = origin = None
+        for name, value in self.headers:
+            lname = name.lower()
+            if lname == b"access-control-request-method":
+                wanted = value.strip().decode("latin-1")
+            elif lname == b"origin":
+                origin = value
+        if not wanted or origin is None:
+            return None
+        return self.snapshot.router.match(wanted, host, path, headers, self.proto.scheme, None)
+
+    def proceed(self) -> None:
+        """After the access phase: the service (503 without one), the head, the upstream."""
+        m = self.match
         if m.service is None:
             self.reply_error(503, local_reply.NO_SERVICE)
             return
-        svc = snap.services[m.service["id"]]
+        svc = self.snapshot.services[m.service["id"]]
         self.service = svc
         self.tries_left = svc.retries + 1
-        self.head = self._build_head(m, svc, raw_path, qpos)
+        self.head = self._build_head(m, svc, self.raw_path, self.qpos)
         self.dispatch()
 
     # -- request body -----------------------------------------------------------------------
@@ -227,7 +260,7 @@ class Exchange(RequestHead, ResponseWriter):
                 origin = await st.resolver.resolve(svc.host, svc.port, svc.sni)
             except OSError:
                 if not self.done:
-                    self.error = "name resolution failed"
+                    self.fail_reason = "name resolution failed"
                     self.reply_error(503, local_reply.NAME_RESOLUTION)
                 return
             idle = st.pool.acquire(origin)
@@ -295,7 +328,7 @@ class Exchange(RequestHead, ResponseWriter):
         if response_started or self.response_started:
             # Bytes of the response already went to the client: nothing to retry or to
             # report; cut the connection so the client sees a truncated response.
-            self.error = "upstream closed the connection mid-response"
+            self.fail_reason = "upstream closed the connection mid-response"
             self.keep_alive = False
             self._finish(abort=True)
             return
@@ -307,10 +340,10 @@ class Exchange(RequestHead, ResponseWriter):
             self.dispatch()
             return
         if kind in (Failure.TIMEOUT, Failure.CONNECT_TIMEOUT):
-            self.error = "upstream timed out"
+            self.fail_reason = "upstream timed out"
             self.reply_error(504, local_reply.default_message(504), nginx=True)
         else:
-            self.error = {Failure.CONNECT: "connection refused",
+            self.fail_reason = {Failure.CONNECT: "connection refused",
                           Failure.RESET: "upstream closed the connection",
                           Failure.INVALID: "invalid response from upstream"}.get(kind, "error")
             self.reply_error(502, local_reply.default_message(502), nginx=True)
@@ -326,6 +359,14 @@ class Exchange(RequestHead, ResponseWriter):
         self.conn = None
         if self.done:
             return
+        if self.chain.body:
+            tail = self.run_body(b"", True)
+            if tail:
+                self.resp_size += len(tail)
+                if self.chunked_out:
+                    self.proto.writelines([b"%x\r\n" % len(tail), tail, b"\r\n"])
+                else:
+                    self.proto.write(tail)
         if self.chunked_out:
             self.proto.write(b"0\r\n\r\n")
         self._finish()
@@ -341,7 +382,7 @@ class Exchange(RequestHead, ResponseWriter):
         if conn is not None:
             conn.detach()
         if not self.done:
-            self.error = self.error or "client closed the connection"
+            self.fail_reason = self.fail_reason or "client closed the connection"
             self.keep_alive = False
             self._finish(abort=True)
 
@@ -375,6 +416,8 @@ class Exchange(RequestHead, ResponseWriter):
             return
         self.done = True
         st = self.state
+        if self.chain.log:
+            self.run_log()
         if st.access_log is not None:
             st.access_log.log(self)
         if self.status >= 500:

@@ -64,8 +64,9 @@ class RequestHead:
     done: bool
     tunnel: bool
     req_overlay: dict[bytes, tuple[bytes, list[bytes]]] | None
-    resp_extra: list[tuple[bytes, bytes]] | None
     chain: Chain
+    path_override: bytes | None
+    query_override: bytes | None
 
     def _scan_headers(self) -> None:
         """One pass over the client's headers: remember what tollway needs, keep the rest in
@@ -128,12 +129,25 @@ class RequestHead:
 
     def _build_head(self, m: Any, svc: ServiceSpec, raw_path: bytes, qpos: int) -> bytes:
         proto = self.proto
-        uri = m.upstream_path.encode("utf-8", "surrogateescape")
-        if qpos >= 0:
+        uri = self.path_override or m.upstream_path.encode("utf-8", "surrogateescape")
+        if self.query_override is not None:
+            if self.query_override:
+                uri += b"?" + self.query_override
+        elif qpos >= 0:
             uri += self.url[qpos:]
         host = self.host if (m.route["preserve_host"] and self.host) else svc.host_header
+        fwd = self.fwd
+        overlay = self.req_overlay
+        if overlay:
+            # Plugins changed request headers: drop the client's values they replace.
+            fwd = [line for line in fwd if line.split(b":", 1)[0].lower() not in overlay]
+            for lname, (name, values) in overlay.items():
+                if lname == b"host":
+                    host = values[0] if values else host
+                    continue
+                fwd += [name + b": " + v + b"\r\n" for v in values]
         parts = [self.method, b" ", uri, b" HTTP/1.1\r\nHost: ", host, b"\r\n"]
-        parts += self.fwd
+        parts += fwd
         fw = self.forwarded
         client = proto.client_ip_bytes
         xff = fw.get(H_XFF)

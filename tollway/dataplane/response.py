@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from tollway.dataplane import local_reply
 from tollway.dataplane.http import STATUS_LINES, VIA_VALUE, status_line
 from tollway.dataplane.request_head import H_XFHOST
+from tollway.plugins.base import HeaderList
 
 if TYPE_CHECKING:
     from tollway.dataplane.protocol import DownstreamProtocol
@@ -60,11 +61,18 @@ class ResponseWriter:
     done: bool
     tunnel: bool
     req_overlay: dict[bytes, tuple[bytes, list[bytes]]] | None
-    resp_extra: list[tuple[bytes, bytes]] | None
     chain: Chain
+
+    resp_extra: list[tuple[bytes, bytes, bool]] | None
 
     def _finish(self, abort: bool = False) -> None:
         raise NotImplementedError  # Exchange._finish
+
+    def run_response(self, headers: HeaderList) -> None:
+        raise NotImplementedError  # PluginAPI.run_response
+
+    def run_body(self, chunk: bytes, last: bool) -> bytes:
+        raise NotImplementedError  # PluginAPI.run_body
 
     def _https_redirect(self, code: int) -> None:
         if code == 426:
@@ -85,6 +93,12 @@ class ResponseWriter:
         st = self.state
         self.response_started = True
         self.status = status
+        if self.chain.response or self.resp_extra:
+            # Slow path, only for routes with response-phase plugins: they see and edit the
+            # upstream's headers before tollway applies its own rules below.
+            hl = HeaderList(list(headers))
+            self.apply_response_headers(hl)
+            headers = hl.items
         parts = [STATUS_LINES.get(status) or status_line(status)]
         via = b""
         has_server = has_date = framed = False
@@ -159,6 +173,10 @@ class ResponseWriter:
     def on_response_body(self, data: bytes) -> None:
         if self.done:
             return
+        if self.chain.body:
+            data = self.run_body(data, False)
+            if not data:
+                return
         self.resp_size += len(data)
         if self.chunked_out:
             self.proto.writelines([b"%x\r\n" % len(data), data, b"\r\n"])
@@ -179,8 +197,20 @@ class ResponseWriter:
         body = local_reply.render_body(message, self.request_id, ctype)
         self.reply(status, body, ctype, extra=extra)
 
+    def apply_response_headers(self, hl: HeaderList) -> None:
+        """Headers plugins set during access, then the response-phase plugins."""
+        for name, value, replace in self.resp_extra or ():
+            if replace:
+                hl.set(name, value)
+            else:
+                hl.add(name, value)
+        if self.chain.response:
+            self.run_response(hl)
+
     def reply(self, status: int, body: bytes, ctype: bytes | None, *,
-              extra: list[bytes] | None = None) -> None:
+              extra: list[bytes] | None = None, empty_body_ok: bool = False) -> None:
+        if self.done:
+            return
         st = self.state
         self.status = status
         if not self.req_complete:
@@ -188,6 +218,16 @@ class ResponseWriter:
         keep = self.keep_alive and not st.draining
         self.keep_alive = keep
         lines = list(extra or ())
+        if self.chain.response or self.resp_extra:
+            hl = HeaderList([(b"Content-Type", ctype)] if ctype is not None else [])
+            self.apply_response_headers(hl)
+            ctype = None
+            for name, value in hl.items:
+                lname = name.lower()
+                if lname == b"content-type":
+                    ctype = value
+                elif lname != b"content-length":
+                    lines.append(name + b": " + value + b"\r\n")
         flags = st.header_flags
         if flags.server:
             lines.append(local_reply.SERVER_LINE)
@@ -199,9 +239,13 @@ class ResponseWriter:
         if keep and not self.http11:
             lines.append(b"Connection: keep-alive\r\n")
         if ctype is None:
-            head = [status_line(status), b"Date: ", st.date,
-                    b"\r\nContent-Length: 0\r\n", *lines,
+            no_body = status in (204, 304) or 100 <= status < 200
+            head = [status_line(status), b"Date: ", st.date, b"\r\n",
+                    b"" if no_body else b"Content-Length: %d\r\n" % len(body), *lines,
                     b"" if keep else b"Connection: close\r\n", b"\r\n"]
+            if body and not no_body and self.method != b"HEAD":
+                head.append(body)
+                self.resp_size = len(body)
             self.proto.write(b"".join(head))
         else:
             self.resp_size = len(body)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from tollway.dataplane.router import build_router
 from tollway.dataplane.upstream.pool import Origin
+from tollway.plugins.chain import build_chains
 
 if TYPE_CHECKING:
     from tollway.config.model import Config
@@ -92,13 +93,16 @@ def _service_spec(svc: dict[str, Any], resolver: Resolver | None) -> ServiceSpec
 
 
 class Snapshot:
-    __slots__ = ("config", "hash", "router", "routes", "services")
+    __slots__ = ("chains", "config", "global_chain", "hash", "router", "routes", "services")
 
     def __init__(self, config: Config, resolver: Resolver | None = None) -> None:
         self.config = config
         self.hash = config.hash
         entities = config.entities
         self.router = build_router(entities["routes"], entities["services"])
+        # Plugin instances are built here, once per config: a plugin whose constructor
+        # rejects its config fails the whole snapshot, and the old one keeps serving.
+        self.chains, self.global_chain = build_chains(config)
         self.services = {s["id"]: _service_spec(s, resolver) for s in entities["services"]}
         self.routes = {
             r["id"]: RouteSpec(

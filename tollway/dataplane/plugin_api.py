@@ -1,0 +1,307 @@
+"""What a plugin sees of a request — Kong's PDK in Python terms — and the phase runners.
+
+A mixin of `Exchange`. Plugins get the exchange itself as `req`:
+
+    req.method / req.path / req.query_string / req.query()   the request as received
+    req.get_header(name) / req.get_headers(name)            request headers (case-insensitive)
+    req.set_header / add_header / clear_header               headers sent upstream
+    req.set_upstream_path(path) / set_upstream_query(qs)     rewrite what is sent upstream
+    req.set_response_header / add_response_header            headers added to the response
+    req.exit(status, body, headers)                          kong.response.exit
+    req.error(status, message, headers)                      kong.response.error
+    req.authenticate(consumer, credential, identifier)       kong.client.authenticate + headers
+    req.client_ip, req.route, req.service_entity, req.consumer, req.credential, req.ctx
+
+Everything is lazy: a request on a route without plugins never builds any of it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING, Any, cast
+from urllib.parse import parse_qs
+
+from tollway.dataplane import local_reply
+from tollway.plugins.base import HeaderList
+from tollway.plugins.chain import EMPTY, Chain
+
+if TYPE_CHECKING:
+    from tollway.dataplane.protocol import DownstreamProtocol
+    from tollway.dataplane.server import ServerState
+
+log = logging.getLogger("tollway.plugins")
+
+JSON_CTYPE = b"application/json; charset=utf-8"
+CONSUMER_HEADERS = (b"x-consumer-id", b"x-consumer-custom-id", b"x-consumer-username",
+                    b"x-credential-identifier", b"x-anonymous-consumer")
+
+
+def _b(value: str | bytes) -> bytes:
+    return value if isinstance(value, bytes) else value.encode("latin-1", "replace")
+
+
+class PluginAPI:
+    # Owned by Exchange; declared for the type checker.
+    proto: DownstreamProtocol
+    state: ServerState
+    loop: asyncio.AbstractEventLoop
+    method: bytes
+    url: bytes
+    headers: list[tuple[bytes, bytes]]
+    match: Any
+    done: bool
+    keep_alive: bool
+    status: int
+    response_started: bool
+
+    # Plugin-facing state, class-level defaults so plugin-less requests pay nothing.
+    chain: Chain = EMPTY
+    consumer: dict[str, Any] | None = None
+    credential: dict[str, Any] | None = None
+    req_overlay: dict[bytes, tuple[bytes, list[bytes]]] | None = None
+    # (name, value, replace): replace=True is set_response_header, False add_response_header
+    resp_extra: list[tuple[bytes, bytes, bool]] | None = None
+    path_override: bytes | None = None
+    query_override: bytes | None = None
+    _ctx: dict[str, Any] | None = None
+    _hmap: dict[str, list[str]] | None = None
+
+    # -- reading the request ----------------------------------------------------------------
+    @property
+    def ctx(self) -> dict[str, Any]:
+        """Per-request storage for plugins (kong.ctx.plugin): use `req.ctx[self.name]`."""
+        if self._ctx is None:
+            self._ctx = {}
+        return self._ctx
+
+    @property
+    def method_str(self) -> str:
+        return self.method.decode("latin-1")
+
+    @property
+    def path(self) -> str:
+        """The request path as received, without the query string."""
+        raw = self.url.split(b"?", 1)[0]
+        return raw.decode("utf-8", "surrogateescape")
+
+    @property
+    def query_string(self) -> str:
+        _, sep, qs = self.url.partition(b"?")
+        return qs.decode("latin-1") if sep else ""
+
+    def query(self) -> dict[str, list[str]]:
+        return parse_qs(self.query_string, keep_blank_values=True)
+
+    def _headers_map(self) -> dict[str, list[str]]:
+        hmap = self._hmap
+        if hmap is None:
+            hmap = {}
+            for name, value in self.headers:
+                hmap.setdefault(name.decode("latin-1").lower(), []).append(
+                    value.decode("latin-1"))
+            self._hmap = hmap
+        return hmap
+
+    def get_header(self, name: str) -> str | None:
+        values = self._headers_map().get(name.lower())
+        return values[0] if values else None
+
+    def get_headers(self, name: str) -> list[str]:
+        return list(self._headers_map().get(name.lower(), ()))
+
+    @property
+    def client_ip(self) -> str:
+        """The client address after real-IP processing (nginx's $remote_addr)."""
+        if self.proto.trusted:
+            ip: bytes = cast(Any, self)._real_ip()
+            return ip.decode("latin-1")
+        return self.proto.client_ip
+
+    @property
+    def route(self) -> dict[str, Any] | None:
+        return self.match.route if self.match is not None else None
+
+    @property
+    def service_entity(self) -> dict[str, Any] | None:
+        return self.match.service if self.match is not None else None
+
+    # -- changing what goes upstream --------------------------------------------------------
+    def _overlay(self) -> dict[bytes, tuple[bytes, list[bytes]]]:
+        if self.req_overlay is None:
+            self.req_overlay = {}
+        return self.req_overlay
+
+    def set_header(self, name: str | bytes, value: str | bytes) -> None:
+        n = _b(name)
+        self._overlay()[n.lower()] = (n, [_b(value)])
+        self._hmap = None
+
+    def add_header(self, name: str | bytes, value: str | bytes) -> None:
+        n = _b(name)
+        ov = self._overlay()
+        existing = ov.get(n.lower())
+        if existing is None:
+            current = [_b(v) for v in self.get_headers(n.decode("latin-1"))]
+            ov[n.lower()] = (n, [*current, _b(value)])
+        else:
+            existing[1].append(_b(value))
+        self._hmap = None
+
+    def clear_header(self, name: str | bytes) -> None:
+        n = _b(name)
+        self._overlay()[n.lower()] = (n, [])
+        self._hmap = None
+
+    def set_upstream_path(self, path: str) -> None:
+        self.path_override = _b(path)
+
+    def set_upstream_query(self, query: str) -> None:
+        self.query_override = _b(query)
+
+    # -- the response -----------------------------------------------------------------------
+    def set_response_header(self, name: str | bytes, value: str | bytes) -> None:
+        n = _b(name)
+        extra = self.resp_extra
+        if extra is None:
+            self.resp_extra = extra = []
+        else:
+            extra[:] = [e for e in extra if e[0].lower() != n.lower()]
+        extra.append((n, _b(value), True))
+
+    def add_response_header(self, name: str | bytes, value: str | bytes) -> None:
+        if self.resp_extra is None:
+            self.resp_extra = []
+        self.resp_extra.append((_b(name), _b(value), False))
+
+    def exit(self, status: int, body: Any = None,
+             headers: dict[str, Any] | None = None) -> None:
+        """kong.response.exit: a table body is JSON-encoded, a string sent as is; no
+        request_id is added."""
+        ctype: bytes | None = None
+        if body is None:
+            data = b""
+        elif isinstance(body, (dict, list)):
+            data = json.dumps(body, separators=(",", ":")).encode()
+            ctype = JSON_CTYPE
+        else:
+            data = _b(body)
+        for name, value in (headers or {}).items():
+            for v in value if isinstance(value, list) else [value]:
+                if name.lower() == "content-type":
+                    ctype = _b(v)
+                else:
+                    self.set_response_header(name, str(v))
+        cast(Any, self).reply(status, data, ctype, empty_body_ok=True)
+
+    def error(self, status: int, message: str | None = None,
+              headers: dict[str, Any] | None = None) -> None:
+        """kong.response.error: Kong's templated body negotiated from Accept."""
+        for name, value in (headers or {}).items():
+            self.set_response_header(name, str(value))
+        cast(Any, self).reply_error(status, message or local_reply.default_message(status))
+
+    # -- consumers --------------------------------------------------------------------------
+    def authenticate(self, consumer: dict[str, Any] | None, credential: dict[str, Any] | None,
+                     identifier: str | None = None, anonymous: bool = False) -> None:
+        """kong.client.authenticate, plus the upstream consumer headers auth plugins set:
+        X-Consumer-ID / -Custom-ID / -Username, X-Credential-Identifier and
+        X-Anonymous-Consumer; values that do not apply are cleared, so a client cannot
+        spoof them (§3.0)."""
+        self.consumer = consumer
+        self.credential = credential
+        for h in CONSUMER_HEADERS:
+            self.clear_header(h)
+        if consumer is not None:
+            self.set_header(b"X-Consumer-ID", consumer["id"])
+            if consumer.get("custom_id"):
+                self.set_header(b"X-Consumer-Custom-ID", consumer["custom_id"])
+            if consumer.get("username"):
+                self.set_header(b"X-Consumer-Username", consumer["username"])
+        if anonymous:
+            self.set_header(b"X-Anonymous-Consumer", b"true")
+        elif identifier:
+            self.set_header(b"X-Credential-Identifier", identifier)
+
+    @property
+    def consumer_id(self) -> str | None:
+        c = self.consumer
+        return c["id"] if c is not None else None
+
+    # -- phase runners ----------------------------------------------------------------------
+    def run_access(self, start: int = 0) -> bool:
+        """Run access handlers from `start`. True: all ran and the request goes on; False:
+        one answered (exit/error), or one is awaiting I/O and the rest continues later."""
+        entries = self.chain.access
+        for i in range(start, len(entries)):
+            inst = entries[i].resolve(self.consumer_id)
+            if inst is None:
+                continue
+            try:
+                pending = inst.access(self)  # type: ignore[attr-defined]
+            except Exception:
+                self._plugin_failed(inst.name)
+                return False
+            if pending is not None:
+                task = self.loop.create_task(self._access_async(pending, i + 1))
+                tasks = self.state.tasks
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+                return False
+            if self.done:
+                return False
+        return True
+
+    async def _access_async(self, pending: Awaitable[None], resume_at: int) -> None:
+        try:
+            await pending
+        except Exception:
+            self._plugin_failed(self.chain.access[resume_at - 1].name)
+            return
+        if self.done:
+            return
+        if self.run_access(resume_at):
+            cast(Any, self).proceed()
+
+    def _plugin_failed(self, name: str) -> None:
+        # Kong: a Lua error in a handler → 500 with the kong.response.error body.
+        log.exception("plugin %s failed", name)
+        if not self.done and not self.response_started:
+            self.keep_alive = False
+            cast(Any, self).reply_error(500, local_reply.default_message(500))
+
+    def run_response(self, headers: HeaderList) -> None:
+        consumer_id = self.consumer_id
+        for entry in self.chain.response:
+            inst = entry.resolve(consumer_id)
+            if inst is None:
+                continue
+            try:
+                inst.response(self, headers)  # type: ignore[attr-defined]
+            except Exception:
+                log.exception("plugin %s failed in the response phase", inst.name)
+
+    def run_body(self, chunk: bytes, last: bool) -> bytes:
+        consumer_id = self.consumer_id
+        for entry in self.chain.body:
+            inst = entry.resolve(consumer_id)
+            if inst is None:
+                continue
+            try:
+                chunk = inst.body(self, chunk, last)  # type: ignore[attr-defined]
+            except Exception:
+                log.exception("plugin %s failed in the body phase", inst.name)
+        return chunk
+
+    def run_log(self) -> None:
+        consumer_id = self.consumer_id
+        for entry in self.chain.log:
+            inst = entry.resolve(consumer_id)
+            if inst is None:
+                continue
+            try:
+                inst.log(self)  # type: ignore[attr-defined]
+            except Exception:
+                log.exception("plugin %s failed in the log phase", inst.name)
