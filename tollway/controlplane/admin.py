@@ -131,12 +131,13 @@ def create_admin_app(node: Supervisor) -> Starlette:
             return _message(400, "expected a declarative configuration")
         ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
         try:
-            config = _parse_config_body(raw, ctype)
+            config, as_text = _parse_config_body(raw, ctype)
         except ConfigError as exc:
             return invalid_config(exc, flatten)
         except _BadBody as exc:
             return _message(400, str(exc))
-        if check_hash and config.hash == node.config.hash:
+        # Kong: check_hash only applies to a config sent as text, not a decoded document.
+        if check_hash and as_text and config.hash == node.config.hash:
             return Response(status_code=304)
         from tollway.node.supervisor import ApplyError
 
@@ -171,24 +172,26 @@ class _BadBody(ValueError):
     pass
 
 
-def _parse_config_body(raw: bytes, ctype: str) -> Config:
+def _parse_config_body(raw: bytes, ctype: str) -> tuple[Config, bool]:
     """The body forms Kong's POST /config takes (§5.7): the document itself as JSON,
     `{"config": "<yaml or json text>"}`, a form field `config`, or raw YAML/JSON text."""
     if ctype == "application/x-www-form-urlencoded":
         values = parse_qs(raw.decode("utf-8", "replace")).get("config")
         if not values:
             raise _BadBody("expected a declarative configuration")
-        return load_text(values[0])
+        return load_text(values[0]), True
     if ctype == "multipart/form-data":
         raise _BadBody("multipart bodies are not supported; send JSON or YAML")
     try:
         doc = json.loads(raw)
     except ValueError:
-        return load_text(raw.decode("utf-8", "replace"), "config.yaml")
+        return load_text(raw.decode("utf-8", "replace"), "config.yaml"), True
     if isinstance(doc, dict) and "_format_version" not in doc and isinstance(
             doc.get("config"), str):
-        return load_text(doc["config"])
-    return validate(doc)
+        return load_text(doc["config"]), True
+    if ctype in ("text/yaml", "application/yaml", "text/plain", "application/x-yaml"):
+        return validate(doc), True  # raw JSON text sent as a text body
+    return validate(doc), False
 
 
 def _rss_mib(pid: int) -> str:

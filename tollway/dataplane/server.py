@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from email.utils import formatdate
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tollway.dataplane.accesslog import AccessLog
 from tollway.dataplane.protocol import DownstreamProtocol
@@ -53,7 +53,9 @@ class ServerState:
         self.settings = settings
         self.loop = loop
         self.resolver = Resolver(settings.dns_hostsfile)
-        self.snapshot = Snapshot(config, self.resolver)
+        # Plugin state that must survive config swaps (counters, caches, clients).
+        self.plugin_state: dict[str, Any] = {}
+        self.snapshot = Snapshot(config, self.resolver, settings, self.plugin_state)
         self.pool = Pool(loop, size=settings.keepalive_pool_size,
                          max_requests=settings.keepalive_max_requests or 1 << 62,
                          idle_timeout=settings.keepalive_idle_timeout)
@@ -123,7 +125,7 @@ class ServerState:
     def swap(self, config: Config) -> None:
         """Compile `config` and serve it from the next request on. Raises if it does not
         compile, leaving the current snapshot in place."""
-        self.snapshot = Snapshot(config, self.resolver)
+        self.snapshot = Snapshot(config, self.resolver, self.settings, self.plugin_state)
 
     # -- time -------------------------------------------------------------------------------
     def tick(self) -> None:

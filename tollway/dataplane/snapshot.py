@@ -15,11 +15,13 @@ from typing import TYPE_CHECKING, Any
 
 from tollway.dataplane.router import build_router
 from tollway.dataplane.upstream.pool import Origin
+from tollway.plugins.base import BuildContext
 from tollway.plugins.chain import build_chains
 
 if TYPE_CHECKING:
     from tollway.config.model import Config
     from tollway.dataplane.resolver import Resolver
+    from tollway.settings import Settings
 
 DEFAULT_PORTS = {"http": 80, "https": 443, "grpc": 80, "grpcs": 443}
 
@@ -95,14 +97,17 @@ def _service_spec(svc: dict[str, Any], resolver: Resolver | None) -> ServiceSpec
 class Snapshot:
     __slots__ = ("chains", "config", "global_chain", "hash", "router", "routes", "services")
 
-    def __init__(self, config: Config, resolver: Resolver | None = None) -> None:
+    def __init__(self, config: Config, resolver: Resolver | None = None,
+                 settings: Settings | None = None, worker: dict[str, Any] | None = None,
+                 offline: bool = False) -> None:
         self.config = config
         self.hash = config.hash
         entities = config.entities
         self.router = build_router(entities["routes"], entities["services"])
         # Plugin instances are built here, once per config: a plugin whose constructor
         # rejects its config fails the whole snapshot, and the old one keeps serving.
-        self.chains, self.global_chain = build_chains(config)
+        self.chains, self.global_chain = build_chains(
+            config, BuildContext(config, settings, worker, offline))
         self.services = {s["id"]: _service_spec(s, resolver) for s in entities["services"]}
         self.routes = {
             r["id"]: RouteSpec(

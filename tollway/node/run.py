@@ -19,6 +19,7 @@ from tollway.controlplane.store import EmbeddedStore
 from tollway.dataplane.server import bind_listener
 from tollway.node.logs import setup_admin_access_log, setup_error_log
 from tollway.node.supervisor import ApplyError, Supervisor
+from tollway.plugins import registry
 from tollway.settings import Settings
 
 log = logging.getLogger("tollway.node")
@@ -52,6 +53,10 @@ async def serve(settings: Settings, config_path: str | None) -> int:
         if listen.ssl:
             raise StartError(f"proxy_listen {listen}: TLS listeners are not available yet "
                              "(certificates and snis arrive with the TLS milestone)")
+    try:
+        registry.configure(settings.values["plugins"])
+    except ValueError as exc:
+        raise StartError(str(exc)) from exc
     config, store, revision = initial_config(settings, config_path)
     settings.prefix.mkdir(parents=True, exist_ok=True)
     node = Supervisor(settings, config, store, revision)

@@ -158,7 +158,7 @@ class Supervisor:
     # -- config -----------------------------------------------------------------------------
     def check(self, config: Config) -> None:
         """Compile `config` as a worker would; raises on anything that cannot be served."""
-        Snapshot(config, self.resolver)
+        Snapshot(config, self.resolver, self.settings, offline=True)
 
     async def apply(self, config: Config, *, author: str | None = None,
                     message: str | None = None) -> int | None:

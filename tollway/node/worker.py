@@ -21,12 +21,14 @@ from tollway.config.model import Config
 from tollway.dataplane.server import Worker
 from tollway.node import channel
 from tollway.node.logs import setup_error_log
+from tollway.plugins import registry
 
 log = logging.getLogger("tollway.worker")
 
 
 async def run(fd: int) -> int:
     settings = settings_mod.load()
+    registry.configure(settings.values["plugins"])
     sock = socket.socket(fileno=fd)
     reader, writer = await channel.open_channel(sock)
     loop = asyncio.get_running_loop()

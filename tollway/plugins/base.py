@@ -6,8 +6,8 @@
         version = "1.0.0"
         config_schema = Record(fields={"greeting": Field.string(default="hi")})
 
-        def __init__(self, config, entity):      # once per config snapshot, not per request
-            super().__init__(config, entity)
+        def __init__(self, config, entity, ctx):  # once per config snapshot, not per request
+            super().__init__(config, entity, ctx)
             self.value = config["greeting"].encode()
 
         def access(self, req):                   # before the upstream is called
@@ -48,10 +48,44 @@ class Plugin:
     # Envoy-style metadata: maturity and whether it is hardened against hostile clients.
     status: ClassVar[str] = "stable"
 
-    def __init__(self, config: dict[str, Any], entity: dict[str, Any]) -> None:
+    def __init__(self, config: dict[str, Any], entity: dict[str, Any],
+                 ctx: BuildContext | None = None) -> None:
         self.config = config
         self.id: str = entity["id"]
         self.entity = entity
+        self.ctx = ctx if ctx is not None else BuildContext()
+
+
+class BuildContext:
+    """What a plugin constructor may use besides its own config, once per snapshot.
+
+    * `config`: the whole validated config (consumers, credentials, routes, ...);
+    * `shared`: a dict shared by every plugin built for this snapshot — build an index once
+      (e.g. jwt secrets by key) with `ctx.once("jwt:secrets", build)`;
+    * `worker`: a dict that outlives snapshots for this worker process — counters, caches,
+      connection pools that a config change must not reset;
+    * `settings`: the node settings (None in offline validation);
+    * `offline`: True when built only to check a config (supervisor, CLI): do no I/O.
+    """
+
+    def __init__(self, config: Any = None, settings: Any = None,
+                 worker: dict[str, Any] | None = None, offline: bool = False) -> None:
+        self.config = config
+        self.settings = settings
+        self.worker: dict[str, Any] = worker if worker is not None else {}
+        self.shared: dict[str, Any] = {}
+        self.offline = offline
+
+    def once(self, key: str, build: Any) -> Any:
+        if key not in self.shared:
+            self.shared[key] = build()
+        return self.shared[key]
+
+    def entities(self, name: str) -> list[dict[str, Any]]:
+        if self.config is None:
+            return []
+        rows: list[dict[str, Any]] = self.config.entities.get(name, [])
+        return rows
 
 
 class HeaderList:

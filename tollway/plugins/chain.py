@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from tollway.plugins import registry
+from tollway.plugins.base import BuildContext
 
 if TYPE_CHECKING:
     from tollway.config.model import Config
@@ -72,7 +73,8 @@ def is_async_access(cls: type) -> bool:
 
 
 class ChainBuilder:
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, ctx: BuildContext | None = None) -> None:
+        self.ctx = ctx if ctx is not None else BuildContext(config)
         self.by_key: dict[Key, dict[str, Any]] = {}
         self.consumers_by_name: dict[str, set[str]] = {}
         self.names: set[str] = set()
@@ -98,7 +100,7 @@ class ChainBuilder:
         if inst is None:
             cls = registry.get(entity["name"])
             assert cls is not None
-            inst = cls(entity["config"], entity)
+            inst = cls(entity["config"], entity, self.ctx)
             self.instances[entity["id"]] = inst
         return inst
 
@@ -155,10 +157,11 @@ def make_chain(entries: list[Entry]) -> Chain:
                  names=frozenset(e.name for e in entries))
 
 
-def build_chains(config: Config) -> tuple[dict[str, Chain], Chain]:
+def build_chains(config: Config, ctx: BuildContext | None = None
+                 ) -> tuple[dict[str, Chain], Chain]:
     """Chains for every route (by route id) and the global chain used when no route
     matched (global plugins only, as Kong runs for a 404)."""
-    builder = ChainBuilder(config)
+    builder = ChainBuilder(config, ctx)
     if not builder.names:
         return {}, EMPTY
     chains = {r["id"]: builder.chain(r["id"], _fk(r, "service"))

@@ -13,9 +13,16 @@ the plugin cannot be scoped that way).
 
 from __future__ import annotations
 
+import importlib
+import logging
+import pkgutil
+from importlib.metadata import entry_points
 from typing import Any, Protocol, TypeVar
 
 from tollway.config.schema import Record
+
+log = logging.getLogger("tollway.plugins")
+ENTRY_POINT_GROUP = "tollway.plugins"
 
 __all__ = [
     "PluginClass",
@@ -36,29 +43,96 @@ class PluginClass(Protocol):
 P = TypeVar("P")
 
 _PLUGINS: dict[str, Any] = {}
+_SHADOWED: dict[str, list[Any]] = {}  # registrations hidden by a later one (tests, overrides)
+_LOADED = False
 
 
 def register(plugin_class: P) -> P:
-    """Register a plugin class (usable as a class decorator); the last one wins."""
+    """Register a plugin class (usable as a class decorator); the last one wins, and
+    `unregister` brings back the one it replaced."""
     name = getattr(plugin_class, "name", None)
     if not isinstance(name, str) or not name:
         raise ValueError("a plugin class needs a non-empty string attribute 'name'")
     if not isinstance(getattr(plugin_class, "config_schema", None), Record):
         raise ValueError(f"plugin '{name}' needs a schema Record as 'config_schema'")
+    _ensure_loaded()
+    previous = _PLUGINS.get(name)
+    if previous is not None and previous is not plugin_class:
+        _SHADOWED.setdefault(name, []).append(previous)
     _PLUGINS[name] = plugin_class
     return plugin_class
 
 
 def unregister(name: str) -> None:
     _PLUGINS.pop(name, None)
+    stack = _SHADOWED.get(name)
+    if stack:
+        _PLUGINS[name] = stack.pop()
 
 
 def get(name: str) -> Any | None:
+    _ensure_loaded()
     return _PLUGINS.get(name)
 
 
 def names() -> list[str]:
+    _ensure_loaded()
     return sorted(_PLUGINS)
+
+
+def _ensure_loaded() -> None:
+    global _LOADED
+    if not _LOADED:
+        _LOADED = True
+        load_bundled()
+
+
+def load_bundled() -> list[str]:
+    """Import every `tollway/plugins/<name>/handler.py` and register the plugin class(es) it
+    defines: a bundled plugin is a folder, with no list to keep in sync."""
+    import tollway.plugins as package
+    from tollway.plugins.base import Plugin
+
+    found = []
+    for info in pkgutil.iter_modules(package.__path__):
+        if not info.ispkg:
+            continue
+        module = importlib.import_module(f"tollway.plugins.{info.name}.handler")
+        for value in vars(module).values():
+            if (isinstance(value, type) and issubclass(value, Plugin) and value is not Plugin
+                    and value.__module__ == module.__name__ and "name" in vars(value)):
+                _PLUGINS.setdefault(value.name, value)
+                found.append(value.name)
+    return found
+
+
+def configure(setting: str) -> list[str]:
+    """Apply Kong's `plugins` setting: `bundled` (every bundled plugin), `off` (none), plus
+    names of custom plugins installed under the `tollway.plugins` entry-point group.
+    Returns the names now enabled; raises ValueError naming an unknown plugin."""
+    _ensure_loaded()
+    tokens = [t.strip() for t in setting.split(",") if t.strip()]
+    bundled = set(_PLUGINS)
+    enabled: set[str] = set()
+    eps = {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+    for token in tokens:
+        if token == "bundled":
+            enabled |= bundled
+        elif token == "off":
+            continue
+        elif token in eps:
+            cls = eps[token].load()
+            register(cls)
+            enabled.add(getattr(cls, "name", token))
+        elif token in bundled:
+            enabled.add(token)
+        else:
+            raise ValueError(f"plugins: {token!r} is neither bundled nor installed as a "
+                             f"'{ENTRY_POINT_GROUP}' entry point")
+    for name in list(_PLUGINS):
+        if name not in enabled:
+            del _PLUGINS[name]
+    return sorted(enabled)
 
 
 def not_enabled_message(name: str) -> str:
