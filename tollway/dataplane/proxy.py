@@ -42,7 +42,8 @@ BODY_HIGH_WATER = 1 << 18  # buffered request body before reading from the clien
 class Exchange(RequestHead, ResponseWriter, PluginAPI):
     # No __slots__: most fields keep their class-level default for most requests, and an
     # instance dict filled with the dozen that change is cheaper than assigning forty slots.
-    t_upstream = 0.0
+    t_upstream = 0.0  # when the request was handed to an upstream connection
+    t_response = 0.0  # when the upstream's response head arrived
     request_id = ""
     host = b""
     accept: bytes | None = None

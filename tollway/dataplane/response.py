@@ -41,6 +41,7 @@ class ResponseWriter:
     keep_alive: bool
     t_start: float
     t_upstream: float
+    t_response: float
     request_id: str
     host: bytes
     accept: bytes | None
@@ -89,7 +90,7 @@ class ResponseWriter:
         (Content-Length or chunked); if not, the upstream's close ends it."""
         if self.done:
             return True
-        now = self.loop.time()
+        now = self.t_response = self.loop.time()
         st = self.state
         self.response_started = True
         self.status = status
