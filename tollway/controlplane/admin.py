@@ -1,4 +1,5 @@
-"""The admin listener (Kong's Admin API, first endpoints): `/`, `/status`, `/config`.
+"""The admin listener (Kong's Admin API, first endpoints): `/`, `/status`, `/config`,
+`/metrics` (Prometheus text, aggregated over the workers).
 
 Starlette on uvicorn, in the supervisor process: never on the proxy path. Error bodies follow
 Kong's Admin API (§5.5, §5.7 of the reference): `{"message": …}` or the coded form
@@ -20,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tollway import __version__
+from tollway import __version__, metrics
 from tollway.config.declarative import validate
 from tollway.config.errors import ConfigError
 from tollway.config.loader import load_text
@@ -63,9 +64,11 @@ def flattened_entities(config: Config) -> dict[str, dict[str, Any]]:
 
 
 def create_status_app(node: Supervisor) -> Starlette:
-    """The `status_listen` listener: read-only health for load balancers and probes."""
+    """The `status_listen` listener: read-only health for load balancers and probes, and
+    the Prometheus scrape endpoint."""
     admin = create_admin_app(node)
-    routes = [r for r in admin.routes if getattr(r, "path", "").startswith("/status")]
+    routes = [r for r in admin.routes if getattr(r, "path", "").startswith("/status")
+              or getattr(r, "path", "") == "/metrics"]
     return Starlette(routes=routes, exception_handlers=admin.exception_handlers)
 
 
@@ -150,6 +153,13 @@ def create_admin_app(node: Supervisor) -> Starlette:
                             status_code=400)
         return KongJSON(flattened_entities(config), status_code=201)
 
+    async def scrape(request: Request) -> Response:
+        # Kong serves /metrics from the prometheus plugin's API: gone with the plugin.
+        if registry.get("prometheus") is None:
+            return _message(404, "Not found")
+        text = metrics.render(await node.collect_metrics())
+        return Response(text, media_type=None, headers={"Content-Type": metrics.CONTENT_TYPE})
+
     async def not_found(request: Request, exc: Exception) -> Response:
         return _message(404, "Not found")
 
@@ -161,6 +171,7 @@ def create_admin_app(node: Supervisor) -> Starlette:
             Route("/", root, methods=["GET"]),
             Route("/status", status, methods=["GET"]),
             Route("/status/ready", ready, methods=["GET"]),
+            Route("/metrics", scrape, methods=["GET"]),
             Route("/config", get_config, methods=["GET"]),
             Route("/config", post_config, methods=["POST"]),
         ],

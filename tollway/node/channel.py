@@ -4,6 +4,8 @@
     supervisor ◄──{"op":"ack","id":n,"ok":true,"hash":…}── worker
     supervisor ◄──{"op":"ready","pid":…}── worker   (once, after binding its listeners)
     supervisor ◄──{"op":"stats",…}── worker         (every second)
+    supervisor ──{"op":"metrics","id":n}──► worker  (a /metrics scrape)
+    supervisor ◄──{"op":"metrics","id":n,"metrics":{…}}── worker   (tollway.metrics export)
 """
 
 from __future__ import annotations

@@ -27,6 +27,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from tollway import metrics
 from tollway.config.model import Config
 from tollway.controlplane.store import EmbeddedStore
 from tollway.dataplane.resolver import Resolver
@@ -38,6 +39,7 @@ log = logging.getLogger("tollway.node")
 
 READY_TIMEOUT = 30.0
 ACK_TIMEOUT = 30.0
+METRICS_TIMEOUT = 5.0
 
 
 class ApplyError(Exception):
@@ -54,6 +56,7 @@ class WorkerHandle:
     stats: dict[str, Any] = field(default_factory=dict)
     listener: asyncio.Task[None] | None = None
     pending: dict[int, asyncio.Future[dict[str, Any]]] = field(default_factory=dict)
+    scrapes: dict[int, asyncio.Future[dict[str, Any]]] = field(default_factory=dict)
     started_at: float = field(default_factory=time.time)
 
 
@@ -71,6 +74,7 @@ class Supervisor:
         self.started_at = time.time()
         self.restarts = 0
         self.resolver = Resolver(settings.dns_hostsfile)
+        self.next_scrape = 0
 
     # -- workers ----------------------------------------------------------------------------
     async def spawn(self, slot: int) -> WorkerHandle:
@@ -110,7 +114,11 @@ class Supervisor:
                 fut = handle.pending.pop(msg.get("id", -1), None)
                 if fut is not None and not fut.done():
                     fut.set_result(msg)
-        for fut in handle.pending.values():
+            elif op == "metrics":
+                fut = handle.scrapes.pop(msg.get("id", -1), None)
+                if fut is not None and not fut.done():
+                    fut.set_result(msg)
+        for fut in [*handle.pending.values(), *handle.scrapes.values()]:
             if not fut.done():
                 fut.set_exception(ApplyError(f"worker {handle.process.pid} exited"))
         if not handle.ready.done():
@@ -195,6 +203,42 @@ class Supervisor:
                               handle.process.pid, config.hash)
                     handle.process.kill()
             return self.revision
+
+    # -- metrics ----------------------------------------------------------------------------
+    async def collect_metrics(self, timeout: float = METRICS_TIMEOUT) -> dict[str, Any]:
+        """Ask every live worker for its metric samples and merge them (`tollway.metrics`:
+        counters and histogram buckets summed; gauges summed or maxed as each declares).
+        A worker that does not answer within `timeout` (dying, or busy compiling a config)
+        is left out of this scrape."""
+        self.next_scrape += 1
+        scrape_id = self.next_scrape
+        loop = asyncio.get_running_loop()
+        waits: list[asyncio.Future[dict[str, Any]]] = []
+        asked: list[WorkerHandle] = []
+        for handle in self.workers.values():
+            if handle.process.poll() is not None or not handle.ready.done():
+                continue
+            fut: asyncio.Future[dict[str, Any]] = loop.create_future()
+            handle.scrapes[scrape_id] = fut
+            try:
+                channel.send(handle.writer, {"op": "metrics", "id": scrape_id})
+            except (ConnectionError, RuntimeError):
+                handle.scrapes.pop(scrape_id, None)
+                continue
+            waits.append(fut)
+            asked.append(handle)
+        if waits:
+            await asyncio.wait(waits, timeout=timeout)
+        exports = []
+        for handle, fut in zip(asked, waits, strict=True):
+            handle.scrapes.pop(scrape_id, None)
+            if fut.done() and fut.exception() is None:
+                exports.append(fut.result().get("metrics") or {})
+            else:
+                if not fut.done():
+                    fut.cancel()
+                log.warning("worker %d did not answer a metrics scrape", handle.process.pid)
+        return metrics.merge(exports)
 
     # -- status -----------------------------------------------------------------------------
     def server_stats(self) -> dict[str, int]:

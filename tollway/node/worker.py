@@ -16,14 +16,34 @@ import sys
 
 import uvloop
 
+from tollway import metrics
 from tollway import settings as settings_mod
 from tollway.config.model import Config
-from tollway.dataplane.server import Worker
+from tollway.dataplane.server import ServerState, Worker
 from tollway.node import channel
 from tollway.node.logs import setup_error_log
 from tollway.plugins import registry
 
 log = logging.getLogger("tollway.worker")
+
+
+def connection_stats(st: ServerState) -> dict[str, int]:
+    return {
+        "active": len(st.connections),
+        "accepted": st.stats_accepted,
+        "handled": st.stats_handled,
+        "reading": sum(1 for p in st.connections if p.parsing is not None),
+        "writing": st.active_requests(),
+        "waiting": sum(1 for p in st.connections if p.idle()),
+    }
+
+
+def export_metrics(st: ServerState) -> dict[str, dict[str, object]]:
+    """This worker's samples for a scrape: the plugin-maintained metrics plus the node
+    gauges, refreshed now."""
+    reg = metrics.for_worker(st.plugin_state)
+    metrics.update_node_metrics(reg, connection_stats(st), st.snapshot.hash)
+    return reg.export()
 
 
 async def run(fd: int) -> int:
@@ -64,21 +84,17 @@ async def run(fd: int) -> int:
                     log.error("config %s failed to compile: %s", msg.get("id"), exc)
                     channel.send(writer, {"op": "ack", "id": msg.get("id"), "ok": False,
                                           "error": str(exc)})
+            elif msg.get("op") == "metrics":
+                channel.send(writer, {"op": "metrics", "id": msg.get("id"),
+                                      "metrics": export_metrics(worker.state)})
 
     async def report() -> None:
         st = worker.state
         while True:
             await asyncio.sleep(1.0)
-            channel.send(writer, {
-                "op": "stats", "pid": os.getpid(), "hash": st.snapshot.hash,
-                "connections_active": len(st.connections),
-                "connections_accepted": st.stats_accepted,
-                "connections_handled": st.stats_handled,
-                "total_requests": st.stats_requests,
-                "connections_reading": sum(1 for p in st.connections if p.parsing is not None),
-                "connections_writing": st.active_requests(),
-                "connections_waiting": sum(1 for p in st.connections if p.idle()),
-            })
+            stats = {f"connections_{k}": v for k, v in connection_stats(st).items()}
+            channel.send(writer, {"op": "stats", "pid": os.getpid(), "hash": st.snapshot.hash,
+                                  "total_requests": st.stats_requests, **stats})
 
     tasks = [loop.create_task(control()), loop.create_task(report())]
     await stop.wait()
