@@ -1,0 +1,145 @@
+"""Node-local counters for the `local` policy (Kong's `kong_rate_limiting_counters` dict).
+
+`SharedCounters` is a fixed-size open-addressing table in a file under the node prefix,
+`mmap`ed by every worker process, so a limit holds for the node and not per worker. One
+`flock` around the whole check-and-increment makes it exact: every configured window of a
+request is read, compared with its limit and (only when all are under) incremented while the
+lock is held. Slots are keyed by a 64-bit blake2b hash of the counter key (deterministic
+across processes, unlike `hash()`) and expire at their window's end; an expired slot is
+reused in place, so probe chains never break.
+
+`MemoryCounters` is the same contract in one process (no prefix: unit tests, offline).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import mmap
+import os
+import struct
+from pathlib import Path
+
+SLOTS = 1 << 16          # 65536 slots x 24 bytes = 1.5 MiB
+PROBES = 32
+SLOT = struct.Struct("<QQQ")  # key hash, expires at (unix seconds), count
+HEADER = 64
+MAGIC = b"tollway-rl-1\0\0\0\0"
+SIZE = HEADER + SLOTS * SLOT.size
+
+
+def key_hash(key: str) -> int:
+    h = int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "little")
+    return h or 1  # 0 marks a never-used slot
+
+
+class MemoryCounters:
+    """In-process counters: dict key -> [count, expires_at]."""
+
+    def __init__(self) -> None:
+        self.table: dict[int, list[int]] = {}
+        self.ops = 0
+
+    def check_and_incr(self, keys: list[int], expires: list[int], limits: list[float],
+                       now: int) -> list[int]:
+        """Usages before this request; the windows are incremented only when every usage
+        is under its limit (a rejected request is not counted, as in Kong)."""
+        table = self.table
+        usages = []
+        for k in keys:
+            slot = table.get(k)
+            usages.append(slot[0] if slot is not None and slot[1] > now else 0)
+        if all(u < lim for u, lim in zip(usages, limits, strict=True)):
+            for k, exp, u in zip(keys, expires, usages, strict=True):
+                table[k] = [u + 1, exp]
+        self.ops += 1
+        if self.ops & 0xFFF == 0:
+            for k in [k for k, v in table.items() if v[1] <= now]:
+                del table[k]
+        return usages
+
+    def get(self, key: int, now: int) -> int:
+        slot = self.table.get(key)
+        return slot[0] if slot is not None and slot[1] > now else 0
+
+
+class SharedCounters:
+    """The mmap'ed table shared by the workers of one node."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        fcntl.flock(self.fd, fcntl.LOCK_EX)
+        try:
+            st = os.fstat(self.fd)
+            if st.st_size != SIZE or os.pread(self.fd, len(MAGIC), 0) != MAGIC:
+                os.ftruncate(self.fd, 0)
+                os.ftruncate(self.fd, SIZE)
+                os.pwrite(self.fd, MAGIC, 0)
+        finally:
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+        self.mm = mmap.mmap(self.fd, SIZE)
+
+    def _find(self, h: int, now: int) -> tuple[int, int]:
+        """(offset of the slot for h, its live count); a free or expired slot when absent."""
+        mm = self.mm
+        unpack = SLOT.unpack_from
+        free = -1
+        i = h % SLOTS
+        oldest = (1 << 64, -1)
+        for _ in range(PROBES):
+            off = HEADER + i * SLOT.size
+            kh, exp, count = unpack(mm, off)
+            if kh == h and exp > now:
+                return off, count
+            if kh == 0:
+                return (off if free < 0 else free), 0
+            if exp <= now:
+                if free < 0:
+                    free = off
+            elif exp < oldest[0]:
+                oldest = (exp, off)
+            i = (i + 1) % SLOTS
+        # the neighbourhood is full of live counters: reuse the one expiring first
+        return (free if free >= 0 else oldest[1]), 0
+
+    def check_and_incr(self, keys: list[int], expires: list[int], limits: list[float],
+                       now: int) -> list[int]:
+        fd = self.fd
+        pack = SLOT.pack_into
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            found = [self._find(h, now) for h in keys]
+            usages = [c for _, c in found]
+            if all(u < lim for u, lim in zip(usages, limits, strict=True)):
+                for h, exp, (off, c) in zip(keys, expires, found, strict=True):
+                    pack(self.mm, off, h, exp, c + 1)
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        return usages
+
+    def get(self, key: int, now: int) -> int:
+        fcntl.flock(self.fd, fcntl.LOCK_SH)
+        try:
+            return self._find(key, now)[1]
+        finally:
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+
+    def close(self) -> None:
+        self.mm.close()
+        os.close(self.fd)
+
+
+def node_counters(prefix: Path | None, worker: dict[str, object]
+                  ) -> MemoryCounters | SharedCounters:
+    """The counters for this worker: the node's shared table when a prefix is known, else an
+    in-process one; one per worker (kept in `ctx.worker`, so config changes keep counts)."""
+    key = f"rate-limiting:counters:{prefix}"
+    counters = worker.get(key)
+    if counters is None:
+        counters = (SharedCounters(prefix / "shm" / "rate-limiting.bin") if prefix is not None
+                    else MemoryCounters())
+        worker[key] = counters
+    assert isinstance(counters, MemoryCounters | SharedCounters)
+    return counters

@@ -1,0 +1,216 @@
+"""Kong's rate-limiting plugin (§3.1) with the local, cluster and redis policies."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable
+from pathlib import Path
+from typing import Any
+
+from tollway.plugins.base import BuildContext, Plugin
+from tollway.plugins.rate_limiting.cluster import ClusterStore, cluster_store
+from tollway.plugins.rate_limiting.counters import key_hash, node_counters
+from tollway.plugins.rate_limiting.redis_policy import Backend, backend_for
+from tollway.plugins.rate_limiting.schema import config_schema
+from tollway.plugins.rate_limiting.windows import EXPIRATION, PERIODS, window_starts
+
+log = logging.getLogger("tollway.plugins.rate-limiting")
+ZERO_UUID = "00000000-0000-0000-0000-000000000000"
+RATELIMIT_LIMIT = b"RateLimit-Limit"
+RATELIMIT_REMAINING = b"RateLimit-Remaining"
+RATELIMIT_RESET = b"RateLimit-Reset"
+RETRY_AFTER = b"Retry-After"
+# Kong's constant tables: header names per period, built once.
+X_LIMIT = {p: b"X-RateLimit-Limit-" + p.capitalize().encode() for p in PERIODS}
+X_REMAINING = {p: b"X-RateLimit-Remaining-" + p.capitalize().encode() for p in PERIODS}
+
+
+def num(value: float) -> bytes:
+    """A number as Lua prints it: 5 for 5.0, 2.5 stays 2.5."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return str(value).encode()
+
+
+def _fk(entity: dict[str, Any], name: str) -> str:
+    ref = entity.get(name)
+    return ref["id"] if isinstance(ref, dict) and ref.get("id") else ZERO_UUID
+
+
+class RateLimiting(Plugin):
+    name = "rate-limiting"
+    priority = 910
+    version = "3.9.1"
+    config_schema = config_schema
+    protocols = ("grpc", "grpcs", "http", "https")
+
+    def __init__(self, config: dict[str, Any], entity: dict[str, Any],
+                 ctx: BuildContext | None = None) -> None:
+        super().__init__(config, entity, ctx)
+        ctx = self.ctx
+        settings = ctx.settings
+        self.periods = tuple(p for p in PERIODS if config[p] is not None)
+        self.limits = [config[p] for p in self.periods]
+        self.windows = [EXPIRATION[p] for p in self.periods]
+        self.limit_bytes = [num(v) for v in self.limits]
+        self.x_limit = [X_LIMIT[p] for p in self.periods]
+        self.x_remaining = [X_REMAINING[p] for p in self.periods]
+        self.route_id, self.service_id = _fk(entity, "route"), _fk(entity, "service")
+        self.key_prefix = f"ratelimit:{self.route_id}:{self.service_id}:"
+        self.limit_by = config["limit_by"]
+        self.header_name = config["header_name"]
+        self.path = config["path"]
+        self.hide = bool(config["hide_client_headers"])
+        self.error_code = int(config["error_code"])
+        self.error_message = config["error_message"]
+        self.fault_tolerant = bool(config["fault_tolerant"])
+        self.policy = config["policy"]
+        self.sync_rate = config["sync_rate"]
+        if self.policy == "cluster" and settings is not None and settings.database == "off":
+            # Kong's schema offers only local and redis when database=off
+            raise ValueError("rate-limiting: config.policy: expected one of: local, redis "
+                             "(the cluster policy needs a database; database=off)")
+        self.redis_host: str | None = None
+        if self.policy == "redis":
+            host = config["redis"]["host"]
+            hosts = ctx.once("rate-limiting:hosts", lambda: _hosts(settings))
+            self.redis_host = hosts.get(host.lower(), host)
+        self.local: Any = None
+        self.backend: Backend | None = None
+        self.cluster: ClusterStore | None = None
+        if ctx.offline:
+            return  # a config check: no files, no sockets
+        prefix: Path | None = settings.prefix if settings is not None else None
+        self.local = node_counters(prefix, ctx.worker)
+        if self.policy == "redis":
+            assert self.redis_host is not None
+            self.backend = backend_for(ctx.worker, config["redis"], self.redis_host)
+        elif self.policy == "cluster" and prefix is not None:
+            self.cluster = cluster_store(ctx.worker, prefix / "tollway.db")
+
+    # -- the request ------------------------------------------------------------------------
+    def identifier(self, req: Any) -> str:
+        by = self.limit_by
+        ident: str | None = None
+        if by == "consumer":
+            ident = ((req.consumer or {}).get("id") or (req.credential or {}).get("id"))
+        elif by == "credential":
+            ident = (req.credential or {}).get("id")
+        elif by == "service":
+            ident = (req.service_entity or {}).get("id")
+        elif by == "header":
+            ident = req.get_header(self.header_name)
+        elif by == "path":
+            path = req.path
+            ident = path if path == self.path else None
+        return ident or req.client_ip
+
+    def access(self, req: Any) -> Awaitable[None] | None:
+        now = int(time.time())
+        ident = self.identifier(req)
+        starts = window_starts(now)
+        periods = self.periods
+        if self.policy == "redis":
+            return self._redis(req, ident, now, starts)
+        if self.policy == "cluster" and self.cluster is not None:
+            rows = [(ident, p, starts[p], self.service_id, self.route_id,
+                     starts[p] + EXPIRATION[p]) for p in periods]
+            try:
+                usages = self.cluster.check_and_incr(rows, self.limits, now)
+            except Exception as exc:
+                if not self.fault_tolerant:
+                    raise
+                log.error("rate-limiting: failed to get usage: %s", exc)
+                return None
+        else:
+            usages = self._local(ident, now, starts)
+        self.finish(req, usages, now, starts)
+        return None
+
+    def _keys(self, ident: str, starts: dict[str, int]) -> list[str]:
+        prefix = self.key_prefix + ident
+        return [f"{prefix}:{starts[p] * 1000}:{p}" for p in self.periods]
+
+    def _local(self, ident: str, now: int, starts: dict[str, int]) -> list[int]:
+        keys = [key_hash(k) for k in self._keys(ident, starts)]
+        ends = [starts[p] + EXPIRATION[p] for p in self.periods]
+        usages: list[int] = self.local.check_and_incr(keys, ends, self.limits, now)
+        return usages
+
+    async def _redis(self, req: Any, ident: str, now: int, starts: dict[str, int]) -> None:
+        b = self.backend
+        assert b is not None
+        if not self.fault_tolerant or b.available():
+            keys = self._keys(ident, starts)
+            try:
+                if self.sync_rate > 0:
+                    ends = [starts[p] + EXPIRATION[p] for p in self.periods]
+                    sync = b.sync(self.sync_rate)
+                    usages = await sync.usages(keys, ends, now)
+                    if not self.finish(req, usages, now, starts):
+                        sync.incr(keys, ends)
+                else:
+                    ttls = self.windows
+                    usages = await b.incr(keys, ttls)
+                    self.finish(req, usages, now, starts)
+                b.succeeded()
+                return
+            except Exception as exc:
+                if not self.fault_tolerant:
+                    raise
+                b.failed(exc)
+        # DECISIONS #4: Redis is out; keep enforcing on this node's counters
+        self.finish(req, self._local(ident, now, starts), now, starts)
+
+    def finish(self, req: Any, usages: list[int], now: int, starts: dict[str, int]) -> bool:
+        """Headers and the verdict from the usages before this request; True: rejected."""
+        limits = self.limits
+        stop = -1
+        for i, usage in enumerate(usages):
+            if limits[i] - usage <= 0:
+                stop = i
+                break
+        if self.hide:
+            if stop >= 0:
+                req.ctx["rate_limit_exceeded"] = True
+                req.error(self.error_code, self.error_message)
+                return True
+            return False
+        headers: list[tuple[bytes, bytes]] = []
+        best = -1
+        best_rem: float = 0
+        for i, usage in enumerate(usages):
+            rem = limits[i] - usage
+            if stop < 0 or stop == i:
+                rem -= 1
+            if rem < 0:
+                rem = 0
+            headers.append((self.x_limit[i], self.limit_bytes[i]))
+            headers.append((self.x_remaining[i], num(rem)))
+            # the smallest remaining; ties go to the longer window (later in PERIODS)
+            if best < 0 or rem <= best_rem:
+                best, best_rem = i, rem
+        period = self.periods[best]
+        reset = max(1, self.windows[best] - (now - starts[period]))
+        headers.append((RATELIMIT_LIMIT, self.limit_bytes[best]))
+        headers.append((RATELIMIT_REMAINING, num(best_rem)))
+        headers.append((RATELIMIT_RESET, b"%d" % reset))
+        if stop >= 0:
+            headers.append((RETRY_AFTER, b"%d" % reset))
+            req.ctx["rate_limit_exceeded"] = True
+            for name, value in headers:
+                req.set_response_header(name, value)
+            req.error(self.error_code, self.error_message)
+            return True
+        for name, value in headers:
+            req.set_response_header(name, value)
+        return False
+
+
+def _hosts(settings: Any) -> dict[str, str]:
+    if settings is None or not getattr(settings, "dns_hostsfile", ""):
+        return {}
+    from tollway.dataplane.resolver import read_hostsfile
+
+    return read_hostsfile(settings.dns_hostsfile)
