@@ -1,0 +1,84 @@
+"""correlation-id (Kong §3.4): a request id sent upstream in `header_name`, and echoed to the
+client with `echo_downstream`.
+
+A non-empty incoming value is kept unchanged; otherwise the configured generator makes one.
+With `echo_downstream` the response carries the same value; when access never ran (a request
+answered before it, e.g. a 404 of a global plugin) the request's own value or a fresh id is
+used, as Kong's header_filter does.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tollway.plugins.base import BuildContext, HeaderList, Plugin
+from tollway.plugins.correlation_id import generators
+from tollway.plugins.correlation_id.schema import config_schema
+
+NAME = "correlation-id"
+
+
+def _incoming(req: Any, lname: bytes) -> bytes | None:
+    """The first value of a request header, by its lowercased name (no header map built)."""
+    size = len(lname)
+    for name, value in req.headers:
+        if len(name) == size and name.lower() == lname:
+            return value
+    return None
+
+
+class CorrelationIdPlugin(Plugin):
+    name = NAME
+    priority = 100001  # Kong 3.9+ (1 before)
+    version = "3.9.0"
+    config_schema = config_schema
+
+    def __new__(cls, config: dict[str, Any], entity: dict[str, Any],
+                ctx: BuildContext | None = None) -> CorrelationIdPlugin:
+        # Only a config that echoes has a response phase: without it the chain of a route
+        # need not build a HeaderList for every response.
+        if cls is CorrelationIdPlugin and config.get("echo_downstream"):
+            cls = EchoingCorrelationId
+        return super().__new__(cls)
+
+    def __init__(self, config: dict[str, Any], entity: dict[str, Any],
+                 ctx: BuildContext | None = None) -> None:
+        super().__init__(config, entity, ctx)
+        header = config.get("header_name")
+        self.header = header.encode("latin-1") if isinstance(header, str) else None
+        self.lheader = self.header.lower() if self.header is not None else b""
+        self.echo = bool(config.get("echo_downstream"))
+        self.generate = generators.build(config.get("generator") or "uuid#counter",
+                                         self.ctx.worker)
+
+    def _value(self, req: Any) -> bytes:
+        value = _incoming(req, self.lheader)
+        if not value:
+            value = self.generate(req).encode()
+        return value
+
+    def access(self, req: Any) -> None:
+        header = self.header
+        if header is None:
+            return
+        value = _incoming(req, self.lheader)
+        if not value:
+            value = self.generate(req).encode()
+            req.set_header(header, value)
+        ctx = req.ctx
+        ctx["correlation_id"] = value  # Kong's log serializer field
+        if self.echo:
+            ctx[NAME] = value
+
+
+
+class EchoingCorrelationId(CorrelationIdPlugin):
+    """correlation-id with `echo_downstream`: the response carries the id too."""
+
+    def response(self, req: Any, headers: HeaderList) -> None:
+        if self.header is None:
+            return
+        value = req.ctx.get(NAME)
+        if value is None:
+            value = self._value(req)
+        headers.set(self.header, value)

@@ -1,0 +1,152 @@
+"""cors (Kong §3.6): answers CORS preflights in access and adds CORS headers to every other
+response, proxied or produced by the gateway (401 of an auth plugin, 404, 429 ...).
+
+Everything that does not depend on the request is computed once per config: header names
+and values as bytes, the joined method/header lists, the compiled origin regexes. At request
+time the Origin's verdict is one dict lookup (`OriginPolicy.resolve` caches it).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tollway.config.schema import fmt_value
+from tollway.plugins.base import BuildContext, HeaderList, Plugin
+from tollway.plugins.cors.origins import OriginPolicy
+from tollway.plugins.cors.schema import METHODS, config_schema
+
+NAME = "cors"
+ACAO = b"Access-Control-Allow-Origin"
+ACAC = b"Access-Control-Allow-Credentials"
+ACAH = b"Access-Control-Allow-Headers"
+ACAM = b"Access-Control-Allow-Methods"
+ACMA = b"Access-Control-Max-Age"
+ACEH = b"Access-Control-Expose-Headers"
+ACAPN = b"Access-Control-Allow-Private-Network"
+VARY = b"Vary"
+ORIGIN = b"Origin"
+TRUE = b"true"
+STAR = b"*"
+L_ORIGIN = b"origin"
+L_ACRM = b"access-control-request-method"
+L_ACRH = b"access-control-request-headers"
+L_ACRPN = b"access-control-request-private-network"
+
+
+def _origin_of(req: Any) -> bytes | None:
+    for name, value in req.headers:
+        if len(name) == 6 and name.lower() == L_ORIGIN:
+            return value
+    return None
+
+
+class CorsPlugin(Plugin):
+    name = NAME
+    priority = 2000
+    version = "3.9.0"
+    config_schema = config_schema
+    no_consumer = True
+
+    def __init__(self, config: dict[str, Any], entity: dict[str, Any],
+                 ctx: BuildContext | None = None) -> None:
+        super().__init__(config, entity, ctx)
+        self.policy = OriginPolicy(config.get("origins"))
+        self.fixed = self.policy.fixed.encode("latin-1") if self.policy.fixed else None
+        self.credentials = bool(config.get("credentials"))
+        exposed = config.get("exposed_headers")
+        self.exposed = ",".join(exposed).encode("latin-1") if exposed else None
+        headers = config.get("headers")
+        self.allow_headers = ",".join(headers).encode("latin-1") if headers else None
+        methods = config.get("methods")
+        self.methods = ",".join(methods if methods is not None else METHODS).encode()
+        max_age = config.get("max_age")
+        self.max_age = fmt_value(max_age).encode() if max_age is not None else None
+        self.private_network = bool(config.get("private_network"))
+        self.preflight_continue = bool(config.get("preflight_continue"))
+        self.origin_absent = config.get("allow_origin_absent", True) is not False
+
+    def _allow_origin(self, origin: bytes | None) -> tuple[bool, bool, bytes | None]:
+        """Kong's configure_origin: (allow_all, add Vary: Origin, ACAO value or None to
+        remove it)."""
+        policy = self.policy
+        if policy.allow_all:
+            return True, False, STAR
+        if self.fixed is not None:
+            return False, True, self.fixed
+        if origin is not None:
+            if policy.star:
+                return True, True, STAR
+            found = policy.resolve(origin.decode("latin-1"))
+            if found is not None:
+                return False, True, found.encode("latin-1")
+        return False, True, None
+
+    # -- preflight --------------------------------------------------------------------------
+    def access(self, req: Any) -> None:
+        if req.method != b"OPTIONS":
+            return
+        origin = acrm = acrh = acrpn = None
+        for name, value in req.headers:
+            lname = name.lower()
+            if lname == L_ORIGIN:
+                origin = value if origin is None else origin
+            elif lname == L_ACRM:
+                acrm = value if acrm is None else acrm
+            elif lname == L_ACRH:
+                acrh = value if acrh is None else acrh
+            elif lname == L_ACRPN:
+                acrpn = value if acrpn is None else acrpn
+        if origin is None or acrm is None:
+            return  # not a preflight: an ordinary request
+        # Either the upstream answers the preflight, or this plugin does: no CORS headers
+        # are added to the response in both cases.
+        req.ctx[NAME] = True
+        if self.preflight_continue:
+            return
+        set_header = req.set_response_header
+        allow_all, vary, acao = self._allow_origin(origin)
+        if vary:
+            set_header(VARY, ORIGIN)
+        if acao is not None:
+            set_header(ACAO, acao)
+        if self.credentials:
+            if not allow_all:
+                set_header(ACAC, TRUE)
+            else:
+                set_header(VARY, ORIGIN)
+                set_header(ACAO, origin)
+                set_header(ACAC, TRUE)
+        if self.allow_headers is not None:
+            set_header(ACAH, self.allow_headers)
+        elif acrh is not None:
+            set_header(ACAH, acrh)
+        set_header(ACAM, self.methods)
+        if self.max_age is not None:
+            set_header(ACMA, self.max_age)
+        if self.private_network and acrpn == TRUE:
+            set_header(ACAPN, TRUE)
+        req.exit(200)
+
+    # -- every other response ---------------------------------------------------------------
+    def response(self, req: Any, headers: HeaderList) -> None:
+        if req.method == b"OPTIONS" and req.ctx.get(NAME):
+            return
+        origin = _origin_of(req)
+        if origin is None and not self.origin_absent:
+            return
+        allow_all, vary, acao = self._allow_origin(origin)
+        if vary:
+            headers.add(VARY, ORIGIN)
+        if acao is not None:
+            headers.set(ACAO, acao)
+        else:
+            headers.remove(ACAO)
+        if self.credentials:
+            if not allow_all:
+                headers.set(ACAC, TRUE)
+            elif origin is not None:
+                headers.add(VARY, ORIGIN)
+                headers.set(ACAO, origin)
+                headers.set(ACAC, TRUE)
+        if self.exposed is not None:
+            headers.set(ACEH, self.exposed)

@@ -1,0 +1,1 @@
+"""ip-restriction: allow or deny clients by IP address or CIDR range."""

@@ -1,0 +1,1 @@
+"""request-size-limiting: reject request bodies over a configured size."""
