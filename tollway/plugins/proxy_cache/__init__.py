@@ -1,0 +1,1 @@
+"""proxy-cache: cache upstream responses in worker memory (Kong §3.9)."""

@@ -1,0 +1,1 @@
+"""request-transformer: rewrite the request before it goes upstream (Kong §3.10)."""

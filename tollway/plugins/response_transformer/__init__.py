@@ -1,0 +1,1 @@
+"""response-transformer: rewrite response headers and JSON bodies (Kong §3.11)."""
