@@ -8,7 +8,7 @@ from tollway.config import typedefs as t
 from tollway.config.checks import at_least_one_of, conditional, mutually_required
 from tollway.config.entities import pem
 from tollway.config.entities.base import EntitySpec
-from tollway.config.schema import Field, Record
+from tollway.config.schema import EntityCheck, Field, Record
 from tollway.plugins import registry
 
 CONSUMERS = EntitySpec(
@@ -159,6 +159,14 @@ JWT_ALGORITHMS = [
     "EdDSA",
 ]
 
+
+def _unless_jwks(check: EntityCheck) -> EntityCheck:
+    def fn(e: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
+        return ([], {}) if e.get("jwks_uri") else check.fn(e)
+
+    return EntityCheck(check.name, check.fields, fn)
+
+
 JWT_SECRETS = EntitySpec(
     name="jwt_secrets",
     singular="jwt_secret",
@@ -173,12 +181,15 @@ JWT_SECRETS = EntitySpec(
             "rsa_public_key": Field.string(),
             "algorithm": Field.string(default="HS256", one_of=JWT_ALGORITHMS),
             "tags": t.tags(),
+            # beyond Kong: verify with the keys of this JSON Web Key Set (jwt plugin)
+            "jwks_uri": Field.string(match=r"^https?://"),
         },
         # asymmetric algorithms verify with the public key, so it must be given
+        # (unless the keys come from jwks_uri)
         entity_checks=[
-            conditional(
+            _unless_jwks(conditional(
                 "algorithm", Field.any(one_of=[a]), "rsa_public_key", Field.any(required=True)
-            )
+            ))
             for a in JWT_ALGORITHMS
             if not a.startswith("HS")
         ],
