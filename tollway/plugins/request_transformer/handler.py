@@ -5,7 +5,7 @@ remove → rename → replace → add → append. Values may be templates (`temp
 per request from the client's request; everything else is compiled here once per config.
 
 Body transforms (`*.body`) are accepted but not applied: the data plane streams request
-bodies to the upstream and does not buffer them (see docs/differences-from-kong.md).
+bodies to the upstream and does not buffer them, so there is no body to rewrite.
 """
 
 from __future__ import annotations
