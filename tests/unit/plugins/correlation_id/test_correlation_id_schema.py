@@ -1,0 +1,76 @@
+"""correlation-id `config`: Kong's fields, defaults and messages; generators."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any
+
+import pytest
+
+from tollway.plugins import registry
+from tollway.plugins.correlation_id import generators
+from tollway.plugins.correlation_id.handler import CorrelationIdPlugin, EchoingCorrelationId
+
+DEFAULTS = {"header_name": "Kong-Request-ID", "generator": "uuid#counter",
+            "echo_downstream": False}
+
+
+def test_registered_with_kong_39_priority() -> None:
+    assert registry.get("correlation-id") is CorrelationIdPlugin
+    assert CorrelationIdPlugin.priority == 100001
+    assert not CorrelationIdPlugin.no_consumer
+
+
+@pytest.mark.parametrize(("config", "expected"), [
+    (None, DEFAULTS),
+    ({}, DEFAULTS),
+    ({"header_name": "X-Request-ID", "generator": "uuid", "echo_downstream": True},
+     {"header_name": "X-Request-ID", "generator": "uuid", "echo_downstream": True}),
+    ({"generator": "tracker"}, {**DEFAULTS, "generator": "tracker"}),
+    # header_name is a plain string in Kong (no header-name validator)
+    ({"header_name": "weird name"}, {**DEFAULTS, "header_name": "weird name"}),
+])
+def test_defaults(config: dict[str, Any] | None, expected: dict[str, Any]) -> None:
+    normalised, errors = registry.validate_plugin_config("correlation-id", config)
+    assert errors == {}
+    assert normalised == expected
+
+
+@pytest.mark.parametrize(("config", "errors"), [
+    ({"generator": "uuid4"}, {"generator": "expected one of: uuid, uuid#counter, tracker"}),
+    ({"generator": None}, {"generator": "required field missing"}),
+    ({"echo_downstream": None}, {"echo_downstream": "required field missing"}),
+    ({"echo_downstream": "yes"}, {"echo_downstream": "expected a boolean"}),
+    ({"header_name": 5}, {"header_name": "expected a string"}),
+    ({"header_name": ""}, {"header_name": "length must be at least 1"}),
+    ({"header": "X"}, {"header": "unknown field"}),
+])
+def test_errors(config: dict[str, Any], errors: dict[str, Any]) -> None:
+    _, got = registry.validate_plugin_config("correlation-id", config)
+    assert got == {"config": errors}
+
+
+def test_echo_selects_the_class_with_a_response_phase() -> None:
+    quiet = CorrelationIdPlugin({**DEFAULTS}, {"id": "a"})
+    loud = CorrelationIdPlugin({**DEFAULTS, "echo_downstream": True}, {"id": "b"})
+    assert type(quiet) is CorrelationIdPlugin and not hasattr(quiet, "response")
+    assert type(loud) is EchoingCorrelationId and callable(loud.response)
+
+
+def test_uuid4_format() -> None:
+    values = {generators.uuid4() for _ in range(1000)}
+    assert len(values) == 1000
+    for v in list(values)[:50]:
+        assert uuid.UUID(v).version == 4 and str(uuid.UUID(v)) == v
+
+
+def test_counter_is_shared_per_worker() -> None:
+    worker: dict[str, Any] = {}
+    a = generators.build("uuid#counter", worker)
+    b = generators.build("uuid#counter", worker)
+    assert a is b
+    first, second = a(None), b(None)
+    assert re.fullmatch(r"[0-9a-f-]{36}#1", first)
+    assert second == first[:-1] + "2"
+    assert generators.build("uuid#counter", {})(None).endswith("#1")
