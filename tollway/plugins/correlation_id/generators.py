@@ -13,20 +13,44 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
-Generator = Callable[[Any], str]
+Generator = Callable[[Any], bytes]
+
+
+_POOL_SIZE = 4096  # random bytes read per getrandom() call: 256 ids
+_pool = b""
+_pos = 0
+
+
+def _reset_pool() -> None:
+    global _pool, _pos
+    _pool, _pos = b"", 0
+
+
+# A forked worker must not hand out the ids its parent's buffer still holds.
+os.register_at_fork(after_in_child=_reset_pool)
+
+
+def uuid4_bytes() -> bytes:
+    """A random (version 4) UUID as lowercase hex bytes, e.g. b"3b6f2c7e-...": 16 bytes from
+    the OS's CSPRNG (read 4 KiB at a time), formatted once."""
+    global _pool, _pos
+    pos = _pos
+    if pos >= len(_pool):
+        _pool, pos = os.urandom(_POOL_SIZE), 0
+    _pos = pos + 16
+    raw = _pool[pos:pos + 16]
+    h = bytearray(raw.hex().encode())
+    h[12] = 0x34  # version 4: "4"
+    h[16] = b"89ab"[(raw[8] >> 4) & 3]  # RFC 4122 variant: 0b10xx
+    return b"%s-%s-%s-%s-%s" % (h[:8], h[8:12], h[12:16], h[16:20], h[20:])
 
 
 def uuid4() -> str:
-    """A random (version 4) UUID in lowercase hex: 16 random bytes, formatted once."""
-    b = bytearray(os.urandom(16))
-    b[6] = (b[6] & 0x0F) | 0x40
-    b[8] = (b[8] & 0x3F) | 0x80
-    h = b.hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    return uuid4_bytes().decode()
 
 
-def _uuid(req: Any) -> str:
-    return uuid4()
+def _uuid(req: Any) -> bytes:
+    return uuid4_bytes()
 
 
 class _Counter:
@@ -35,12 +59,12 @@ class _Counter:
     __slots__ = ("n", "prefix")
 
     def __init__(self) -> None:
-        self.prefix = uuid4() + "#"
+        self.prefix = uuid4_bytes() + b"#"
         self.n = 0
 
-    def __call__(self, req: Any) -> str:
+    def __call__(self, req: Any) -> bytes:
         self.n += 1
-        return self.prefix + str(self.n)
+        return self.prefix + b"%d" % self.n
 
 
 class _Tracker:
@@ -52,7 +76,7 @@ class _Tracker:
         self.serials: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
         self.next_serial = 0
 
-    def __call__(self, req: Any) -> str:
+    def __call__(self, req: Any) -> bytes:
         proto = req.proto
         serial = self.serials.get(proto)
         if serial is None:
@@ -60,7 +84,8 @@ class _Tracker:
             serial = self.serials[proto] = self.next_serial
         sock = proto.transport.get_extra_info("sockname") if proto.transport else None
         addr, port = (sock[0], sock[1]) if isinstance(sock, tuple) else ("unix:", proto.port)
-        return f"{addr}-{port}-{os.getpid()}-{serial}-{proto.requests}-{time.time():.3f}"
+        return (f"{addr}-{port}-{os.getpid()}-{serial}-{proto.requests}-{time.time():.3f}"
+                .encode())
 
 
 def build(name: str, worker: dict[str, Any]) -> Generator:

@@ -54,7 +54,7 @@ class CorrelationIdPlugin(Plugin):
     def _value(self, req: Any) -> bytes:
         value = _incoming(req, self.lheader)
         if not value:
-            value = self.generate(req).encode()
+            value = self.generate(req)
         return value
 
     def access(self, req: Any) -> None:
@@ -63,12 +63,10 @@ class CorrelationIdPlugin(Plugin):
             return
         value = _incoming(req, self.lheader)
         if not value:
-            value = self.generate(req).encode()
+            value = self.generate(req)
             req.set_header(header, value)
-        ctx = req.ctx
-        ctx["correlation_id"] = value  # Kong's log serializer field
-        if self.echo:
-            ctx[NAME] = value
+        # for the echo, and for log plugins (Kong's serializer field `correlation_id`)
+        req.ctx[NAME] = value
 
 
 
@@ -81,4 +79,9 @@ class EchoingCorrelationId(CorrelationIdPlugin):
         value = req.ctx.get(NAME)
         if value is None:
             value = self._value(req)
-        headers.set(self.header, value)
+        lname, size = self.lheader, len(self.lheader)
+        for name, _ in headers.items:
+            if len(name) == size and name.lower() == lname:
+                headers.set(self.header, value)
+                return
+        headers.items.append((self.header, value))

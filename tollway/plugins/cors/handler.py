@@ -25,9 +25,11 @@ ACEH = b"Access-Control-Expose-Headers"
 ACAPN = b"Access-Control-Allow-Private-Network"
 VARY = b"Vary"
 ORIGIN = b"Origin"
+VARY_ORIGIN = (VARY, ORIGIN)
 TRUE = b"true"
 STAR = b"*"
 L_ORIGIN = b"origin"
+REPLACED_SIZES = frozenset({len(ACAO), len(ACAC), len(ACEH)})
 L_ACRM = b"access-control-request-method"
 L_ACRH = b"access-control-request-headers"
 L_ACRPN = b"access-control-request-private-network"
@@ -64,6 +66,10 @@ class CorsPlugin(Plugin):
         self.private_network = bool(config.get("private_network"))
         self.preflight_continue = bool(config.get("preflight_continue"))
         self.origin_absent = config.get("allow_origin_absent", True) is not False
+        # lowercase names of the response headers this config replaces (or removes)
+        replaced = {ACAO.lower()} | ({ACEH.lower()} if self.exposed is not None else set())
+        self.replaced = frozenset(replaced)
+        self.replaced_cred = frozenset(replaced | {ACAC.lower()})
 
     def _allow_origin(self, origin: bytes | None) -> tuple[bool, bool, bytes | None]:
         """Kong's configure_origin: (allow_all, add Vary: Origin, ACAO value or None to
@@ -135,18 +141,29 @@ class CorsPlugin(Plugin):
         if origin is None and not self.origin_absent:
             return
         allow_all, vary, acao = self._allow_origin(origin)
-        if vary:
-            headers.add(VARY, ORIGIN)
-        if acao is not None:
-            headers.set(ACAO, acao)
-        else:
-            headers.remove(ACAO)
+        # Kong: Vary is appended (add_header), the Access-Control-* headers replace the
+        # upstream's (set_header) and ACAO is removed when no origin matched.
+        out: list[tuple[bytes, bytes]] = [VARY_ORIGIN] if vary else []
+        credentials = False
         if self.credentials:
             if not allow_all:
-                headers.set(ACAC, TRUE)
+                credentials = True
             elif origin is not None:
-                headers.add(VARY, ORIGIN)
-                headers.set(ACAO, origin)
-                headers.set(ACAC, TRUE)
+                out.append(VARY_ORIGIN)
+                acao = origin
+                credentials = True
+        if acao is not None:
+            out.append((ACAO, acao))
+        if credentials:
+            out.append((ACAC, TRUE))
         if self.exposed is not None:
-            headers.set(ACEH, self.exposed)
+            out.append((ACEH, self.exposed))
+        replaced = self.replaced_cred if credentials else self.replaced
+        items = headers.items
+        for name, _ in items:
+            # one pass, no lowercasing unless the length is one of the replaced names'
+            if len(name) in REPLACED_SIZES and name.lower() in replaced:
+                headers.items = items = [(n, v) for n, v in items
+                                         if n.lower() not in replaced]
+                break
+        items += out

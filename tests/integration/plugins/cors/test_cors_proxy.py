@@ -104,14 +104,16 @@ def test_plain_options_is_not_a_preflight_and_routes_as_kong(
 
 def test_seed_get_with_origin_gets_cors_headers(
         edge_gateway: Make, edge_upstreams: Callable[..., Upstream], edge_client: Client) -> None:
-    up = edge_upstreams(respond(200, b"users", [("Vary", "Accept-Encoding"),
-                                                ("Access-Control-Allow-Origin", "*")]))
+    up = edge_upstreams(respond(200, b"users", [
+        ("Vary", "Accept-Encoding"), ("Access-Control-Allow-Origin", "*"),
+        ("access-control-allow-credentials", "false"),
+        ("Access-Control-Expose-Headers", "X-Up")]))
     gw = edge_gateway(seed_document(up.url))
     resp = edge_client(gw.port).request("GET", "/api/users", [("Origin", SEED_ORIGIN)])
     assert resp.status == 200 and resp.body == b"users"
     assert cors_headers(resp) == {
         "vary": ["Accept-Encoding", "Origin"],  # appended to the upstream's
-        "access-control-allow-origin": [SEED_ORIGIN],  # the upstream's replaced
+        "access-control-allow-origin": [SEED_ORIGIN],  # the upstream's values replaced
         "access-control-allow-credentials": ["true"],
         "access-control-expose-headers": ["X-Request-ID"],
     }

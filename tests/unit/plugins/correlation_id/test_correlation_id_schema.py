@@ -59,10 +59,15 @@ def test_echo_selects_the_class_with_a_response_phase() -> None:
 
 
 def test_uuid4_format() -> None:
-    values = {generators.uuid4() for _ in range(1000)}
+    values = {generators.uuid4_bytes() for _ in range(1000)}  # past one 4 KiB refill
     assert len(values) == 1000
-    for v in list(values)[:50]:
-        assert uuid.UUID(v).version == 4 and str(uuid.UUID(v)) == v
+    for raw in values:
+        v = raw.decode()
+        u = uuid.UUID(v)
+        assert (u.version, u.variant, str(u)) == (4, uuid.RFC_4122, v)
+    # the variant digit takes all of 8, 9, a, b
+    assert {v[19:20] for v in values} == {b"8", b"9", b"a", b"b"}
+    assert isinstance(generators.uuid4(), str)
 
 
 def test_counter_is_shared_per_worker() -> None:
@@ -71,6 +76,6 @@ def test_counter_is_shared_per_worker() -> None:
     b = generators.build("uuid#counter", worker)
     assert a is b
     first, second = a(None), b(None)
-    assert re.fullmatch(r"[0-9a-f-]{36}#1", first)
-    assert second == first[:-1] + "2"
-    assert generators.build("uuid#counter", {})(None).endswith("#1")
+    assert re.fullmatch(rb"[0-9a-f-]{36}#1", first)
+    assert second == first[:-1] + b"2"
+    assert generators.build("uuid#counter", {})(None).endswith(b"#1")
