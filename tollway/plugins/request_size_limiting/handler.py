@@ -7,7 +7,9 @@ Content-Length and with `require_content_length`, a request that is not chunked 
 
 Chunked bodies without Content-Length: Kong reads the whole body and checks its length.
 tollway streams request bodies and gives plugins no request-body hook, so such bodies are
-bounded only by `nginx_http_client_max_body_size` (see the report in the commit history).
+bounded only by `nginx_http_client_max_body_size`. Counting them needs a per-request body
+limit in the data plane (checked where `Exchange.on_request_body` checks the global one,
+answering with this plugin's status and message).
 """
 
 from __future__ import annotations
