@@ -194,3 +194,18 @@ def test_log_phase_does_not_format_strings(prom_gateway: Callable[..., Gateway],
     assert keys[0] == expected
     if path == "/users":
         assert keys[0] is expected
+
+
+def test_rate_limiting_plugin_429s_are_counted(prom_gateway: Callable[..., Gateway],
+                                               prom_upstream: Upstream) -> None:
+    gw = prom_gateway(doc(prom_upstream.url, [
+        {"name": "rate-limiting", "config": {"hour": 2, "policy": "local"}},
+        {"name": "prometheus"},
+    ]))
+    with httpx.Client(base_url=gw.url) as c:
+        codes = [c.get("/users").status_code for _ in range(5)]
+    rejected = codes.count(429)
+    assert rejected >= 2  # 3 unless the hour turned between the requests
+    s = scrape(gw)
+    assert value(s, "gateway_rate_limit_exceeded_total", service="users",
+                 route="users-list") == rejected
