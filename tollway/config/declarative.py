@@ -47,6 +47,35 @@ class Locator:
                 return found
         return None
 
+    def origin(self, path: Path) -> tuple[str | None, Path]:
+        """The file a path of the (possibly merged) document came from, and its path there."""
+        return self.filename, path
+
+
+class MergedLocator(Locator):
+    """Lines of a document merged from several files (`tollway start -c a.yaml -c b.yaml`):
+    an error in the third service of the merged document is reported in the file and at the
+    index where that service was written."""
+
+    def __init__(self, parts: list[tuple[Locator, dict[str, tuple[int, int]]]]) -> None:
+        super().__init__({}, parts[0][0].filename if parts else None)
+        self.parts = parts  # (locator, {top-level key: (start index, count)})
+
+    def origin(self, path: Path) -> tuple[str | None, Path]:
+        if len(path) >= 2 and isinstance(path[0], str) and isinstance(path[1], int):
+            for locator, spans in self.parts:
+                span = spans.get(path[0])
+                if span is not None and span[0] <= path[1] < span[0] + span[1]:
+                    return locator.filename, (path[0], path[1] - span[0], *path[2:])
+        return self.filename, path
+
+    def line(self, path: Path) -> int | None:
+        filename, local = self.origin(path)
+        for locator, _ in self.parts:
+            if locator.filename == filename:
+                return locator.line(local)
+        return None
+
 
 def render_path(path: Path) -> str:
     out = ""
@@ -313,10 +342,10 @@ class _Validation:
             flattened.append(_flattened_entry(item))
         if not found:
             return
-        items = [
-            ConfigErrorItem(render_path(path), message, self._line(path), self._file())
-            for path, message in found
-        ]
+        items = []
+        for path, message in found:
+            filename, local = self.locator.origin(path) if self.locator else (None, path)
+            items.append(ConfigErrorItem(render_path(local), message, self._line(path), filename))
         if self.locator is not None:
             order = {id(it): n for n, it in enumerate(items)}
             items.sort(key=lambda it: (it.line or 0, order[id(it)]))

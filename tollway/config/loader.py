@@ -8,11 +8,11 @@ from typing import Any
 
 import yaml
 
-from tollway.config.declarative import Locator, Path, validate
+from tollway.config.declarative import Locator, MergedLocator, Path, validate
 from tollway.config.errors import ConfigError, ConfigErrorItem
 from tollway.config.model import Config
 
-__all__ = ["load_file", "load_text", "parse_text"]
+__all__ = ["load_file", "load_files", "load_text", "parse_text"]
 
 _PARSE_PREFIX = "failed parsing declarative configuration: "
 
@@ -107,6 +107,54 @@ def parse_text(text: str, filename: str | None = None) -> tuple[Any, Locator]:
 def load_text(text: str, filename: str | None = None) -> Config:
     document, locator = parse_text(text, filename)
     return validate(document, locator)
+
+
+def load_files(paths: list[str]) -> Config:
+    """Several declarative files as one config, as decK merges state files: entity lists
+    are concatenated (references may cross files), `_format_version` must agree."""
+    if len(paths) == 1:
+        return load_file(paths[0])
+    merged: dict[str, Any] = {}
+    parts: list[tuple[Locator, dict[str, tuple[int, int]]]] = []
+    for name in paths:
+        document, locator = parse_text(_read(name), name)
+        if not isinstance(document, dict):
+            message = "expected an object"
+            raise ConfigError([ConfigErrorItem("<root>", message, 1, name)], {"error": message})
+        spans: dict[str, tuple[int, int]] = {}
+        for key, value in document.items():
+            if key == "_format_version":
+                if merged.setdefault(key, value) != value:
+                    message = (f"_format_version {value!r} differs from {merged[key]!r} "
+                               f"in {paths[0]}")
+                    raise ConfigError([ConfigErrorItem(key, message, locator.line((key,)),
+                                                       name)], {key: message})
+            elif key == "_transform":
+                merged[key] = bool(merged.get(key, True)) and bool(value)
+            elif isinstance(value, list) and not key.startswith("_"):
+                existing = merged.setdefault(key, [])
+                spans[key] = (len(existing), len(value))
+                existing.extend(value)
+            else:
+                merged.setdefault(key, value)
+        parts.append((locator, spans))
+    return validate(merged, MergedLocator(parts))
+
+
+def _read(name: str) -> str:
+    try:
+        with open(name, encoding="utf-8") as fh:
+            return fh.read()
+    except OSError as exc:
+        message = f"failed reading declarative configuration: {exc.strerror or exc}"
+        raise ConfigError(
+            [ConfigErrorItem(name, message, None, name)], {"error": message}
+        ) from None
+    except UnicodeDecodeError as exc:
+        message = f"{_PARSE_PREFIX}invalid UTF-8 ({exc.reason})"
+        raise ConfigError(
+            [ConfigErrorItem(name, message, None, name)], {"error": message}
+        ) from None
 
 
 def load_file(path: str | os.PathLike[str]) -> Config:

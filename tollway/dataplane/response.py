@@ -66,14 +66,12 @@ class ResponseWriter:
 
     resp_extra: list[tuple[bytes, bytes, bool]] | None
 
-    def _finish(self, abort: bool = False) -> None:
-        raise NotImplementedError  # Exchange._finish
-
-    def run_response(self, headers: HeaderList) -> None:
-        raise NotImplementedError  # PluginAPI.run_response
-
-    def run_body(self, chunk: bytes, last: bool) -> bytes:
-        raise NotImplementedError  # PluginAPI.run_body
+    if TYPE_CHECKING:
+        # Provided by Exchange and PluginAPI. Declared for the type checker only: a stub
+        # method here would shadow the real one in the MRO.
+        def _finish(self, abort: bool = False) -> None: ...
+        def run_response(self, headers: HeaderList) -> None: ...
+        def run_body(self, chunk: bytes, last: bool) -> bytes: ...
 
     def _https_redirect(self, code: int) -> None:
         if code == 426:

@@ -12,7 +12,7 @@ import uvicorn
 import uvloop
 
 from tollway.config.errors import ConfigError
-from tollway.config.loader import load_file
+from tollway.config.loader import load_files
 from tollway.config.model import Config
 from tollway.controlplane.admin import create_admin_app, create_status_app
 from tollway.controlplane.store import EmbeddedStore
@@ -29,18 +29,20 @@ class StartError(Exception):
     """The node cannot start; the message says why (printed, exit 1)."""
 
 
-def initial_config(settings: Settings, path: str | None) -> tuple[Config, EmbeddedStore | None,
-                                                                  int | None]:
-    path = path or settings.declarative_config or None
+def initial_config(settings: Settings, paths: list[str]
+                   ) -> tuple[Config, EmbeddedStore | None, int | None]:
+    if not paths and settings.declarative_config:
+        paths = [p.strip() for p in settings.declarative_config.split(",") if p.strip()]
     if settings.database == "postgres":
         raise StartError("database=postgres is not available yet in this build; use "
                          "database=sqlite (the default) or database=off")
     if settings.database == "off":
-        return (load_file(path) if path else Config.empty()), None, None
+        return (load_files(paths) if paths else Config.empty()), None, None
     store = EmbeddedStore(settings.prefix / "tollway.db")
-    if path:
-        config = load_file(path)
-        return config, store, store.append(config, "tollway start", f"loaded from {path}")
+    if paths:
+        config = load_files(paths)
+        return config, store, store.append(config, "tollway start",
+                                           f"loaded from {', '.join(paths)}")
     latest = store.latest()
     if latest is None:
         return Config.empty(), store, None
@@ -48,7 +50,7 @@ def initial_config(settings: Settings, path: str | None) -> tuple[Config, Embedd
     return config, store, revision
 
 
-async def serve(settings: Settings, config_path: str | None) -> int:
+async def serve(settings: Settings, config_paths: list[str]) -> int:
     for listen in settings.proxy_listen:
         if listen.ssl:
             raise StartError(f"proxy_listen {listen}: TLS listeners are not available yet "
@@ -57,7 +59,7 @@ async def serve(settings: Settings, config_path: str | None) -> int:
         registry.configure(settings.values["plugins"])
     except ValueError as exc:
         raise StartError(str(exc)) from exc
-    config, store, revision = initial_config(settings, config_path)
+    config, store, revision = initial_config(settings, config_paths)
     settings.prefix.mkdir(parents=True, exist_ok=True)
     node = Supervisor(settings, config, store, revision)
     try:
@@ -109,11 +111,11 @@ async def serve(settings: Settings, config_path: str | None) -> int:
     return 0
 
 
-def start(settings: Settings, config_path: str | None) -> int:
+def start(settings: Settings, config_paths: list[str]) -> int:
     setup_error_log(settings)
     setup_admin_access_log(settings)
     try:
-        return uvloop.run(serve(settings, config_path))
+        return uvloop.run(serve(settings, config_paths))
     except ConfigError as exc:
         for item in exc.errors:
             log.error("%s", item)

@@ -95,9 +95,14 @@ def load_bundled() -> list[str]:
 
     found = []
     for info in pkgutil.iter_modules(package.__path__):
-        if not info.ispkg:
+        if not info.ispkg or info.name.startswith("_"):
             continue
-        module = importlib.import_module(f"tollway.plugins.{info.name}.handler")
+        try:
+            module = importlib.import_module(f"tollway.plugins.{info.name}.handler")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"tollway.plugins.{info.name}.handler":
+                raise
+            continue  # a folder that is not (yet) a plugin
         for value in vars(module).values():
             if (isinstance(value, type) and issubclass(value, Plugin) and value is not Plugin
                     and value.__module__ == module.__name__ and "name" in vars(value)):

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from dataplane_helpers import Gateway, RawClient, Upstream
-from edge_plugins_support import needs_response_phase, service
+from edge_plugins_support import service
 
 Make = Callable[..., Gateway]
 Client = Callable[..., RawClient]
@@ -21,7 +21,6 @@ def cid(**config: Any) -> list[dict[str, Any]]:
     return [{"name": "correlation-id", "config": config}]
 
 
-@needs_response_phase
 def test_seed_config_uuid_sent_upstream_and_echoed(
         edge_gateway: Make, edge_upstream: Upstream, edge_client: Client) -> None:
     gw = edge_gateway(service(edge_upstream.url, plugins=cid(
@@ -44,7 +43,6 @@ def _ordered(up: Upstream) -> list[str]:
     return [r.header("X-Request-ID") or "" for r in up.requests]
 
 
-@needs_response_phase
 @pytest.mark.parametrize("name", ["X-Request-ID", "x-request-id"])
 def test_incoming_value_kept_and_echoed(name: str, edge_gateway: Make,
                                         edge_upstream: Upstream, edge_client: Client) -> None:
@@ -55,7 +53,6 @@ def test_incoming_value_kept_and_echoed(name: str, edge_gateway: Make,
     assert edge_upstream.requests[0].all("X-Request-ID") == ["client-chosen-id"]
 
 
-@needs_response_phase
 def test_empty_incoming_value_is_replaced(edge_gateway: Make, edge_upstream: Upstream,
                                           edge_client: Client) -> None:
     gw = edge_gateway(service(edge_upstream.url, plugins=cid(
@@ -113,7 +110,6 @@ def test_tracker(edge_gateway: Make, edge_upstream: Upstream, edge_client: Clien
     assert (n1, n2, n3) == (1, 2, 1)  # requests on the connection
 
 
-@needs_response_phase
 def test_echo_on_a_local_reply(edge_gateway: Make, edge_upstream: Upstream,
                                edge_client: Client) -> None:
     # a global plugin's header_filter runs on the router's 404, access never ran

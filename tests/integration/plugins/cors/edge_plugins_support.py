@@ -16,23 +16,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "dataplane"))
 
 from dataplane_helpers import Gateway, LoopThread, RawClient, Upstream, echo_path
 
-from tollway.dataplane.proxy import Exchange
-from tollway.dataplane.response import ResponseWriter
-
 __all__ = ["edge_client", "edge_gateway", "edge_upstream", "edge_upstreams",
-           "needs_response_phase", "service"]
-
-# Exchange(RequestHead, ResponseWriter, PluginAPI): ResponseWriter's NotImplementedError
-# stubs of run_response/run_body come first in the MRO and hide PluginAPI's runners, so any
-# response-phase plugin turns every response into an error. Tests that need the response
-# phase run as soon as the data plane is fixed.
-RESPONSE_PHASE_BROKEN = (getattr(Exchange, "run_response", None)
-                         is getattr(ResponseWriter, "run_response", 0))
-needs_response_phase = pytest.mark.skipif(
-    RESPONSE_PHASE_BROKEN,
-    reason="data plane bug: ResponseWriter.run_response stub shadows PluginAPI.run_response "
-           "in Exchange's MRO (tollway/dataplane/response.py)")
-
+           "service"]
 
 def service(url: str, routes: list[dict[str, Any]] | None = None,
             plugins: list[dict[str, Any]] | None = None, **svc: Any) -> dict[str, Any]:

@@ -10,13 +10,11 @@ from typing import Any
 import pytest
 import yaml
 from dataplane_helpers import Gateway, RawClient, Upstream, json_error, respond
-from edge_plugins_support import needs_response_phase, service
+from edge_plugins_support import service
 
 from tollway.config.schema import Record
 from tollway.plugins import registry
 from tollway.plugins.base import Plugin
-
-pytestmark = needs_response_phase
 
 SEED = Path(__file__).resolve().parents[4] / "examples" / "gateway.yaml"
 SEED_ORIGIN = "http://localhost:3000"

@@ -15,22 +15,6 @@ if str(_DATAPLANE) not in sys.path:
 
 from dataplane_helpers import Gateway, LoopThread, RawClient, Upstream, echo_path  # noqa: E402
 
-from tollway.dataplane.plugin_api import PluginAPI  # noqa: E402
-from tollway.dataplane.proxy import Exchange  # noqa: E402
-from tollway.dataplane.response import ResponseWriter  # noqa: E402
-
-
-@pytest.fixture(autouse=True)
-def _response_phase_runners(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Known data-plane bug (reported): in Exchange(RequestHead, ResponseWriter, PluginAPI)
-    ResponseWriter's NotImplementedError stubs of run_response/run_body come first in the
-    MRO and hide PluginAPI's runners, so no response/body phase can run. Until the
-    framework is fixed, the tests put PluginAPI's runners back on Exchange; once it is
-    fixed this does nothing."""
-    for name in ("run_response", "run_body"):
-        if getattr(Exchange, name) is getattr(ResponseWriter, name):
-            monkeypatch.setattr(Exchange, name, getattr(PluginAPI, name))
-
 
 @pytest.fixture
 def upstream_loop() -> Iterator[LoopThread]:
