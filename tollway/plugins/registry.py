@@ -114,10 +114,12 @@ def load_bundled() -> list[str]:
 def configure(setting: str) -> list[str]:
     """Apply Kong's `plugins` setting: `bundled` (every bundled plugin), `off` (none), plus
     names of custom plugins installed under the `tollway.plugins` entry-point group.
-    Returns the names now enabled; raises ValueError naming an unknown plugin."""
+    Returns the names now enabled; raises ValueError naming an unknown plugin or a custom
+    plugin that cannot be loaded. Idempotent: each call starts again from the bundled set
+    (a bundled plugin disabled by an earlier call comes back, a custom one goes away)."""
     _ensure_loaded()
     tokens = [t.strip() for t in setting.split(",") if t.strip()]
-    bundled = set(_PLUGINS)
+    bundled = set(load_bundled())
     enabled: set[str] = set()
     eps = {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
     for token in tokens:
@@ -126,8 +128,13 @@ def configure(setting: str) -> list[str]:
         elif token == "off":
             continue
         elif token in eps:
-            cls = eps[token].load()
-            register(cls)
+            try:
+                cls = eps[token].load()
+                register(cls)
+            except Exception as exc:
+                raise ValueError(f"plugins: cannot load {token!r} (entry point "
+                                 f"{eps[token].value!r}): {type(exc).__name__}: {exc}"
+                                 ) from exc
             enabled.add(getattr(cls, "name", token))
         elif token in bundled:
             enabled.add(token)
