@@ -55,6 +55,13 @@ class AccessLog:
         }
         if ex.fail_reason:
             entry["error"] = ex.fail_reason
+        ctx = ex._ctx
+        if ctx is not None:
+            # the correlation-id plugin's value (Kong's log serializer field)
+            cid = ctx.get("correlation-id")
+            if cid is not None:
+                entry["correlation_id"] = (cid.decode("latin-1") if isinstance(cid, bytes)
+                                           else str(cid))
         line = json.dumps(entry, separators=(",", ":")).encode() + b"\n"
         self.buf.append(line)
         self.size += len(line)

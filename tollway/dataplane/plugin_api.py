@@ -6,8 +6,13 @@ A mixin of `Exchange`. Plugins get the exchange itself as `req`:
     req.get_header(name) / req.get_headers(name)            request headers (case-insensitive)
     req.set_header / add_header / clear_header               headers sent upstream
     req.set_upstream_path(path) / set_upstream_query(qs)     rewrite what is sent upstream
+    req.set_method(method) / req.original_method             the method sent upstream
+    req.body / req.set_body(data)                            the request body (buffered
+                                                             routes only: buffer_request_body)
+    req.limit_body(max_bytes, status, message)               a body-size limit while streaming
     req.set_response_header / add_response_header            headers added to the response
     req.exit(status, body, headers)                          kong.response.exit
+    req.exit_raw(status, [(name, value)], body)              send exactly these headers
     req.error(status, message, headers)                      kong.response.error
     req.authenticate(consumer, credential, identifier)       kong.client.authenticate + headers
     req.client_ip, req.route, req.service_entity, req.consumer, req.credential, req.ctx
@@ -56,6 +61,13 @@ class PluginAPI:
     keep_alive: bool
     status: int
     response_started: bool
+    has_body: bool
+    req_complete: bool
+    req_size: int
+    req_body: bytes | None
+    body_hook: bool
+    body_max: int
+    body_max_reply: tuple[int, str | None]
 
     # Plugin-facing state, class-level defaults so plugin-less requests pay nothing.
     chain: Chain = EMPTY
@@ -68,6 +80,7 @@ class PluginAPI:
     query_override: bytes | None = None
     _ctx: dict[str, Any] | None = None
     _hmap: dict[str, list[str]] | None = None
+    client_method: bytes | None = None  # set when a plugin changed the upstream method
 
     # -- reading the request ----------------------------------------------------------------
     @property
@@ -80,6 +93,11 @@ class PluginAPI:
     @property
     def method_str(self) -> str:
         return self.method.decode("latin-1")
+
+    @property
+    def original_method(self) -> str:
+        """The method the client sent, whatever set_method did."""
+        return (self.client_method or self.method).decode("latin-1")
 
     @property
     def path(self) -> str:
@@ -161,6 +179,44 @@ class PluginAPI:
     def set_upstream_query(self, query: str) -> None:
         self.query_override = _b(query)
 
+    def set_method(self, method: str | bytes) -> None:
+        """kong.service.request.set_method: the method sent upstream (`req.method` then
+        reads it; `req.original_method` keeps the client's)."""
+        if self.client_method is None:
+            self.client_method = self.method
+        self.method = _b(method).upper()
+
+    # -- the request body -------------------------------------------------------------------
+    @property
+    def body(self) -> bytes | None:
+        """The whole request body, on routes that buffer it (a plugin with
+        `buffer_request_body`); b"" for a request without a body; None when the body is
+        being streamed and was not read."""
+        if self.req_body is not None:
+            return self.req_body
+        return None if self.has_body else b""
+
+    def set_body(self, data: bytes) -> None:
+        """kong.service.request.set_body: replace the body sent upstream; it is then framed
+        with `Content-Length: len(data)`. Only for a buffered (or absent) body."""
+        if self.has_body and self.req_body is None:
+            raise RuntimeError("set_body needs the request body buffered "
+                               "(set buffer_request_body on the plugin)")
+        cast(Any, self).set_buffered_body(bytes(data))
+
+    def limit_body(self, max_bytes: int, status: int = 413, message: str | None = None) -> bool:
+        """Answer `status` (kong.response.error with `message`, or nginx's reply without
+        one) as soon as the request body passes `max_bytes`, while it streams. True when
+        the body read so far is already over and the request was answered now."""
+        if self.req_size > max_bytes:
+            cast(Any, self).too_large(status, message)
+            return True
+        if not self.req_complete:
+            self.body_max = max_bytes
+            self.body_max_reply = (status, message)
+            self.body_hook = True
+        return False
+
     # -- the response -----------------------------------------------------------------------
     def set_response_header(self, name: str | bytes, value: str | bytes) -> None:
         n = _b(name)
@@ -189,12 +245,25 @@ class PluginAPI:
         else:
             data = _b(body)
         for name, value in (headers or {}).items():
-            for v in value if isinstance(value, list) else [value]:
-                if name.lower() == "content-type":
-                    ctype = _b(v)
-                else:
-                    self.set_response_header(name, str(v))
+            if name.lower() == "content-type":
+                ctype = _b(str(value[-1] if isinstance(value, list) else value))
+            elif isinstance(value, list):
+                # every value is sent: the first replaces, the others are added
+                for i, v in enumerate(value):
+                    if i == 0:
+                        self.set_response_header(name, str(v))
+                    else:
+                        self.add_response_header(name, str(v))
+            else:
+                self.set_response_header(name, str(value))
         cast(Any, self).reply(status, data, ctype, empty_body_ok=True)
+
+    def exit_raw(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+        """A local reply with exactly these headers, in this order and case (e.g. a cached
+        response replayed), plus Content-Length and tollway's own Date / Server /
+        request-id per the `headers` setting. Headers set earlier with set_response_header
+        are kept unless `headers` has the same name; response-phase plugins then run."""
+        cast(Any, self).reply_raw(status, headers, body)
 
     def error(self, status: int, message: str | None = None,
               headers: dict[str, Any] | None = None) -> None:

@@ -76,6 +76,15 @@ class Exchange(RequestHead, ResponseWriter, PluginAPI):
     head_sent = False
     raw_path = b"/"
     qpos = -1
+    # Request-body hooks, off unless a plugin asks (see _body_hook): buffering the whole body
+    # for the access phase, and/or a per-request body limit (req.limit_body).
+    body_hook = False
+    buffering = False
+    body_chunks: list[bytes] | None = None
+    buffer_limit = 0
+    req_body: bytes | None = None
+    body_max = 0
+    body_max_reply: tuple[int, str | None] = (413, None)
 
     def __init__(self, proto: DownstreamProtocol, method: bytes, url: bytes,
                  headers: list[tuple[bytes, bytes]], version: str, keep_alive: bool,
@@ -151,6 +160,9 @@ class Exchange(RequestHead, ResponseWriter, PluginAPI):
         chain = snap.chains.get(m.route["id"])
         if chain is not None:
             self.chain = chain
+            if chain.buffers_body and self.has_body and not self.upgrade:
+                self._buffer_body(chain.body_limit)
+                return  # the access phase runs once the whole body is read
             if chain.access and not self.run_access():
                 return  # answered by a plugin, or continuing after the plugin's I/O
         self.proceed()
@@ -190,6 +202,8 @@ class Exchange(RequestHead, ResponseWriter, PluginAPI):
             # A chunked body has no Content-Length to check up front.
             self.too_large()
             return
+        if self.body_hook and self._body_hook(chunk):
+            return
         replay = self.replay
         if replay is not None:
             self.replay_size += len(chunk)
@@ -211,19 +225,89 @@ class Exchange(RequestHead, ResponseWriter, PluginAPI):
         if self.body_buffered > BODY_HIGH_WATER:
             self.proto.pause(PAUSE_BODY)
 
-    def too_large(self) -> None:
+    def too_large(self, status: int = 413, message: str | None = None) -> None:
+        """The body is over a limit: nginx's 413, or (`message` given) a plugin's
+        kong.response.error reply; cut the upstream request if one was started."""
         conn = self.conn
         self.conn = None
         if conn is not None:
             conn.detach()
         self.keep_alive = False
+        self.buffering = False
+        self.body_chunks = None
         if self.response_started:
             self._finish(abort=True)
+        elif message is None:
+            self.reply_error(status, local_reply.default_message(status), nginx=True)
         else:
-            self.reply_error(413, local_reply.default_message(413), nginx=True)
+            self.reply_error(status, message)
+
+    def _body_hook(self, chunk: bytes) -> bool:
+        """Slow path for request bodies, only when a plugin asked. True: chunk consumed."""
+        if self.done:
+            return True
+        if self.body_max and self.req_size > self.body_max:
+            self.too_large(*self.body_max_reply)
+            return True
+        chunks = self.body_chunks
+        if chunks is not None:
+            if self.req_size > self.buffer_limit:
+                self.too_large()
+            else:
+                chunks.append(chunk)
+            return True
+        return False
+
+    def _buffer_body(self, limit: int) -> None:
+        """Read the whole request body before the access phase (a plugin wants it)."""
+        if (self.content_length and int(self.content_length) > limit) or self.req_size > limit:
+            self.too_large()
+            return
+        self.buffer_limit = limit
+        self.body_hook = self.buffering = True
+        # A queued (pipelined) request may have part or all of its body read already.
+        self.body_chunks = self.body_buf
+        self.body_buf = []
+        self.body_buffered = 0
+        self.proto.resume(PAUSE_BODY)
+        if self.req_complete:
+            self._body_complete()
+        elif self.expect_continue and not self.continue_sent:
+            self.continue_sent = True
+            self.proto.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+
+    def _body_complete(self) -> None:
+        chunks = self.body_chunks or []
+        self.body_chunks = None
+        self.buffering = False
+        self.set_buffered_body(chunks[0] if len(chunks) == 1 else b"".join(chunks))
+        try:
+            if self.chain.access and not self.run_access():
+                return
+            self.proceed()
+        except Exception:
+            log.exception("unexpected error handling %r", self.url[:200])
+            if not self.response_started and not self.done:
+                self.keep_alive = False
+                self.reply_error(500, local_reply.default_message(500))
+
+    def set_buffered_body(self, body: bytes) -> None:
+        """The body sent upstream, all in memory: Content-Length framing, and a retry
+        re-sends it whatever its size."""
+        self.req_body = body
+        self.chunked_in = False
+        self.content_length = b"%d" % len(body)
+        self.body_buf = [body] if body else []
+        self.body_buffered = 0
+        self.replay = [body] if body else []
+        self.replay_size = len(body)
 
     def on_request_end(self) -> None:
         self.req_complete = True
+        if self.buffering:
+            if not self.done:
+                self._body_complete()
+            return
         conn = self.conn
         if conn is not None and not self.done:
             if self.chunked_in:

@@ -29,6 +29,11 @@ RESPONSE_SPECIAL: dict[bytes, int] = {
 }
 
 
+# Headers exit_raw never replays: it frames the body itself.
+RAW_DROPPED = frozenset((b"content-length", b"transfer-encoding", b"connection",
+                         b"keep-alive", b"proxy-connection", b"te", b"trailer", b"upgrade"))
+
+
 class ResponseWriter:
     # Attributes owned by Exchange (tollway.dataplane.proxy), declared for the type checker.
     proto: DownstreamProtocol
@@ -65,6 +70,7 @@ class ResponseWriter:
     chain: Chain
 
     resp_extra: list[tuple[bytes, bytes, bool]] | None
+    client_method: bytes | None
 
     if TYPE_CHECKING:
         # Provided by Exchange and PluginAPI. Declared for the type checker only: a stub
@@ -227,6 +233,9 @@ class ResponseWriter:
                     ctype = value
                 elif lname != b"content-length":
                     lines.append(name + b": " + value + b"\r\n")
+        if self.chain.body:
+            body = self.run_body(body, True)  # Kong runs body_filter on local replies too
+        head_only = (self.client_method or self.method) == b"HEAD"
         flags = st.header_flags
         if flags.server:
             lines.append(local_reply.SERVER_LINE)
@@ -242,7 +251,7 @@ class ResponseWriter:
             head = [status_line(status), b"Date: ", st.date, b"\r\n",
                     b"" if no_body else b"Content-Length: %d\r\n" % len(body), *lines,
                     b"" if keep else b"Connection: close\r\n", b"\r\n"]
-            if body and not no_body and self.method != b"HEAD":
+            if body and not no_body and not head_only:
                 head.append(body)
                 self.resp_size = len(body)
             self.proto.write(b"".join(head))
@@ -250,5 +259,53 @@ class ResponseWriter:
             self.resp_size = len(body)
             self.proto.write(local_reply.build(status, ctype, body, date=st.date, extra=lines,
                                                keep_alive=keep,
-                                               head_only=self.method == b"HEAD"))
+                                               head_only=head_only))
+        self._finish()
+
+    def reply_raw(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+        """req.exit_raw: these headers as given (bar framing and hop-by-hop ones), then
+        Date / Server / request id per the `headers` setting, and Content-Length."""
+        if self.done:
+            return
+        st = self.state
+        self.status = status
+        if not self.req_complete:
+            self.keep_alive = False
+        keep = self.keep_alive = self.keep_alive and not st.draining
+        items = [(n, v) for n, v in headers if n.lower() not in RAW_DROPPED]
+        extra = self.resp_extra
+        if extra:
+            given = {n.lower() for n, _ in items}
+            self.resp_extra = [e for e in extra if e[0].lower() not in given]
+        if self.chain.response or self.resp_extra:
+            hl = HeaderList(items)
+            self.apply_response_headers(hl)
+            items = [(n, v) for n, v in hl.items if n.lower() not in RAW_DROPPED]
+        if self.chain.body:
+            body = self.run_body(body, True)
+        names = {n.lower() for n, _ in items}
+        parts = [status_line(status)]
+        parts += [n + b": " + v + b"\r\n" for n, v in items]
+        if b"date" not in names:
+            parts += (b"Date: ", st.date, b"\r\n")
+        flags = st.header_flags
+        if flags.server and b"server" not in names:
+            parts.append(local_reply.SERVER_LINE)
+        if flags.response_latency:
+            parts.append(b"X-Tollway-Response-Latency: %d\r\n"
+                         % int((self.loop.time() - self.t_start) * 1000))
+        if flags.request_id and self.request_id:
+            parts.append(b"X-Tollway-Request-Id: " + self.request_id.encode() + b"\r\n")
+        no_body = status in (204, 304) or 100 <= status < 200
+        if not no_body:
+            parts.append(b"Content-Length: %d\r\n" % len(body))
+        if not keep:
+            parts.append(b"Connection: close\r\n")
+        elif not self.http11:
+            parts.append(b"Connection: keep-alive\r\n")
+        parts.append(b"\r\n")
+        if body and not no_body and (self.client_method or self.method) != b"HEAD":
+            parts.append(body)
+            self.resp_size = len(body)
+        self.proto.write(b"".join(parts))
         self._finish()

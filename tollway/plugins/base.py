@@ -24,6 +24,12 @@ Phases are optional: the chain only calls what a class defines (detected once pe
 (`def body(self, req, chunk: bytes, last: bool) -> bytes`) transforms the response body.
 Per-request state goes in `req.ctx[self.name]`; the plugin instance is shared by every
 request and must not keep per-request state on `self`.
+
+Request bodies are streamed to the upstream unless a plugin asks to see them: a class with
+`buffer_request_body = True` (or an instance whose `wants_body()` says so, e.g. only when
+its config needs the body) makes every route it applies to read the whole body before the
+access phase — then `req.body` holds it and `req.set_body(data)` replaces it. Bodies over
+`request_body_limit` (default `BODY_BUFFER_LIMIT`, 8 MiB) are answered 413.
 """
 
 from __future__ import annotations
@@ -32,6 +38,8 @@ from collections.abc import Iterator
 from typing import Any, ClassVar
 
 from tollway.config.schema import Record
+
+BODY_BUFFER_LIMIT = 8 << 20  # the most a route buffers for its plugins, unless they say more
 
 
 class Plugin:
@@ -47,6 +55,10 @@ class Plugin:
     protocols: ClassVar[tuple[str, ...] | None] = None
     # Envoy-style metadata: maturity and whether it is hardened against hostile clients.
     status: ClassVar[str] = "stable"
+    # The access phase needs the request body (see the module docstring).
+    buffer_request_body: ClassVar[bool] = False
+    # The largest body this plugin wants buffered (None: BODY_BUFFER_LIMIT).
+    request_body_limit: ClassVar[int | None] = None
 
     def __init__(self, config: dict[str, Any], entity: dict[str, Any],
                  ctx: BuildContext | None = None) -> None:
@@ -54,6 +66,11 @@ class Plugin:
         self.id: str = entity["id"]
         self.entity = entity
         self.ctx = ctx if ctx is not None else BuildContext()
+
+    def wants_body(self) -> bool:
+        """Whether this configured instance needs the request body in its access phase.
+        Override to decide from the config; the default is the class attribute."""
+        return self.buffer_request_body
 
 
 class BuildContext:

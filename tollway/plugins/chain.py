@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from tollway.plugins import registry
-from tollway.plugins.base import BuildContext
+from tollway.plugins.base import BODY_BUFFER_LIMIT, BuildContext
 
 if TYPE_CHECKING:
     from tollway.config.model import Config
@@ -50,6 +50,10 @@ class Chain:
     body: tuple[Entry, ...] = ()
     log: tuple[Entry, ...] = ()
     names: frozenset[str] = field(default_factory=frozenset)
+    # Some access-phase instance needs the request body: read it all before the access
+    # phase, up to `body_limit` bytes (precomputed, so other routes pay nothing).
+    buffers_body: bool = False
+    body_limit: int = BODY_BUFFER_LIMIT
 
     @property
     def empty(self) -> bool:
@@ -152,9 +156,14 @@ def make_chain(entries: list[Entry]) -> Chain:
                 out.append(e)
         return tuple(out)
 
-    return Chain(access=with_phase("access"), response=with_phase("response"),
+    access = with_phase("access")
+    limits = [inst.request_body_limit or BODY_BUFFER_LIMIT
+              for e in access for inst in (e.default, *(e.by_consumer or {}).values())
+              if inst is not None and has_phase(type(inst), "access") and inst.wants_body()]
+    return Chain(access=access, response=with_phase("response"),
                  body=with_phase("body"), log=with_phase("log"),
-                 names=frozenset(e.name for e in entries))
+                 names=frozenset(e.name for e in entries),
+                 buffers_body=bool(limits), body_limit=max(limits, default=BODY_BUFFER_LIMIT))
 
 
 def build_chains(config: Config, ctx: BuildContext | None = None
