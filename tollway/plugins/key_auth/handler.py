@@ -1,9 +1,10 @@
 """key-auth (Kong §3.3): an API key from a header or the query string identifies a consumer.
 
 Per request: one header lookup (and a query parse only when a query string exists) per key
-name, then one dict lookup in the snapshot's key index. `key_in_body` is accepted but bodies
-are not searched: the data plane streams request bodies and does not buffer them for
-plugins (see docs).
+name, then one dict lookup in the snapshot's key index. With `key_in_body` the route buffers
+the request body (`wants_body`) and form-urlencoded, JSON and multipart bodies are searched
+after the header and the query; `hide_credentials` then also removes the key from the body
+(re-encoded as kong.service.request.set_body does).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from tollway.dataplane import body_args
 from tollway.plugins import _auth
 from tollway.plugins.base import BuildContext, Plugin
 from tollway.plugins.key_auth.schema import config_schema
@@ -53,10 +55,10 @@ class KeyAuthPlugin(Plugin):
         self.skip_preflight = not config["run_on_preflight"]
         realm = config.get("realm")
         self.www_auth = {"WWW-Authenticate": f'Key realm="{realm}"' if realm else "Key"}
-        if config["key_in_body"]:
-            log.warning("key-auth %s: key_in_body is not supported yet (request bodies are "
-                        "not buffered); keys are looked up in headers and the query only",
-                        self.id)
+        self.in_body: bool = config["key_in_body"]
+
+    def wants_body(self) -> bool:
+        return self.in_body
 
     def access(self, req: Any) -> None:
         if self.skip_preflight and req.method == b"OPTIONS":
@@ -76,6 +78,7 @@ class KeyAuthPlugin(Plugin):
         """None on success (consumer attached), else the 401 message."""
         key: str | None = None
         query: dict[str, list[str | bool]] | None = None
+        body: Body | None = None
         for name in self.key_names:
             values: list[Any] = []
             if self.in_header:
@@ -84,12 +87,18 @@ class KeyAuthPlugin(Plugin):
                 if query is None:
                     query = _auth.parse_query(req.query_string)
                 values = query.get(name, [])
+            if not values and self.in_body:
+                if body is None:
+                    body = Body(req)
+                values = body.values(name)
             if len(values) > 1:
                 return DUPLICATE
             if values and isinstance(values[0], str):
                 key = values[0]
                 if self.hide:
                     self.hide_key(req, name)
+                    if self.in_body:
+                        (body or Body(req)).remove(req, name)
                 break
         if not key:
             return NO_KEY
@@ -110,3 +119,44 @@ class KeyAuthPlugin(Plugin):
         req.clear_header(name)
         if "_" in name:
             req.clear_header(name.replace("_", "-"))
+
+
+class Body:
+    """The request body as kong.request.get_body reads it (form, JSON or multipart); an
+    unreadable or other body has no arguments."""
+
+    __slots__ = ("args", "kind")
+
+    def __init__(self, req: Any) -> None:
+        self.kind = body_args.body_kind(req.req_ctype)
+        data = req.body
+        self.args: Any = None
+        if self.kind is not None and data:
+            self.args, _ = body_args.decode(self.kind, data, req.req_ctype)
+
+    def values(self, name: str) -> list[Any]:
+        """[] absent, [value] found, two items for a duplicate (a list or object value)."""
+        args = self.args
+        if isinstance(args, body_args.Multipart):
+            return list(args.values(name))
+        if not isinstance(args, dict):
+            return []
+        v = args.get(name)
+        if v is None:
+            return []
+        if isinstance(v, (list, dict)):
+            return [v, v]  # Kong: a table value is a duplicate key
+        return [v]
+
+    def remove(self, req: Any, name: str) -> None:
+        """hide_credentials: the body without `name`, re-encoded (Kong re-encodes it even
+        when the key came from elsewhere)."""
+        args = self.args
+        if isinstance(args, body_args.Multipart):
+            args.delete(name)
+        elif isinstance(args, dict):
+            args.pop(name, None)
+        else:
+            return
+        assert self.kind is not None
+        req.set_body(body_args.encode(self.kind, args))
