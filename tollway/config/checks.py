@@ -1,6 +1,8 @@
 """Kong's named entity checks (``at_least_one_of``, ``conditional`` ...) for ``Record``.
 
 Each factory returns an ``EntityCheck``; messages are Kong's ``validation_errors`` texts.
+``prefix`` is prepended to the field names in the messages only (a plugin's config checks
+are worded as Kong's plugin-level checks, ``'config.second'``; see ``EntityCheck.prefixed``).
 """
 
 from __future__ import annotations
@@ -31,55 +33,66 @@ def _nonempty(value: Any) -> bool:
     return True
 
 
-def at_least_one_of(*names: str) -> EntityCheck:
+def _listed(names: Sequence[str], prefix: str) -> str:
+    return quote_list([prefix + n for n in names])
+
+
+def at_least_one_of(*names: str, prefix: str = "") -> EntityCheck:
     def fn(e: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
         if any(_nonempty(e.get(n)) for n in names):
             return [], {}
-        return [f"at least one of these fields must be non-empty: {quote_list(names)}"], {}
+        return [f"at least one of these fields must be non-empty: {_listed(names, prefix)}"], {}
 
-    return EntityCheck("at_least_one_of", names, fn)
+    return EntityCheck(
+        "at_least_one_of", names, fn, lambda p: at_least_one_of(*names, prefix=p + prefix)
+    )
 
 
-def only_one_of(*names: str) -> EntityCheck:
+def only_one_of(*names: str, prefix: str = "") -> EntityCheck:
     def fn(e: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
         if sum(1 for n in names if _nonempty(e.get(n))) == 1:
             return [], {}
-        return [f"exactly one of these fields must be non-empty: {quote_list(names)}"], {}
+        return [f"exactly one of these fields must be non-empty: {_listed(names, prefix)}"], {}
 
-    return EntityCheck("only_one_of", names, fn)
+    return EntityCheck("only_one_of", names, fn, lambda p: only_one_of(*names, prefix=p + prefix))
 
 
-def mutually_required(*names: str) -> EntityCheck:
+def mutually_required(*names: str, prefix: str = "") -> EntityCheck:
     def fn(e: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
         count = sum(1 for n in names if _nonempty(e.get(n)))
         if count in (0, len(names)):
             return [], {}
-        return [f"all or none of these fields must be set: {quote_list(names)}"], {}
+        return [f"all or none of these fields must be set: {_listed(names, prefix)}"], {}
 
-    return EntityCheck("mutually_required", names, fn)
+    return EntityCheck(
+        "mutually_required", names, fn, lambda p: mutually_required(*names, prefix=p + prefix)
+    )
 
 
-def mutually_exclusive(*names: str) -> EntityCheck:
+def mutually_exclusive(*names: str, prefix: str = "") -> EntityCheck:
     def fn(e: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
         if sum(1 for n in names if _nonempty(e.get(n))) <= 1:
             return [], {}
-        return [f"only one or none of these fields must be set: {quote_list(names)}"], {}
+        return [f"only one or none of these fields must be set: {_listed(names, prefix)}"], {}
 
-    return EntityCheck("mutually_exclusive", names, fn)
+    return EntityCheck(
+        "mutually_exclusive", names, fn, lambda p: mutually_exclusive(*names, prefix=p + prefix)
+    )
 
 
-def distinct(*names: str) -> EntityCheck:
+def distinct(*names: str, prefix: str = "") -> EntityCheck:
     def fn(e: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
         seen: list[Any] = []
         for n in names:
             v = e.get(n)
             if _nonempty(v):
                 if v in seen:
-                    return [f"values of these fields must be distinct: {quote_list(names)}"], {}
+                    listed = _listed(names, prefix)
+                    return [f"values of these fields must be distinct: {listed}"], {}
                 seen.append(v)
         return [], {}
 
-    return EntityCheck("distinct", names, fn)
+    return EntityCheck("distinct", names, fn, lambda p: distinct(*names, prefix=p + prefix))
 
 
 # A conditional's match is either a constraint Field or a predicate on the value.
@@ -99,6 +112,7 @@ def conditional(
     then_field: str,
     then_match: Match,
     then_err: str | None = None,
+    prefix: str = "",
 ) -> EntityCheck:
     """If ``if_field`` matches, ``then_field`` must match; a failure is reported both on the
     field and as ``failed conditional validation given value of field '<if_field>'``."""
@@ -114,11 +128,14 @@ def conditional(
         if ok:
             return [], {}
         message = then_err or err or "invalid value"
-        return [f"failed conditional validation given value of field '{if_field}'"], {
+        return [f"failed conditional validation given value of field '{prefix}{if_field}'"], {
             then_field: message
         }
 
-    return EntityCheck("conditional", (if_field, then_field), fn)
+    def prefixed(p: str) -> EntityCheck:
+        return conditional(if_field, if_match, then_field, then_match, then_err, p + prefix)
+
+    return EntityCheck("conditional", (if_field, then_field), fn, prefixed)
 
 
 def conditional_at_least_one_of(
@@ -129,13 +146,14 @@ def conditional_at_least_one_of(
     else_match: Match | None = None,
     else_then_at_least_one_of: Sequence[str] | None = None,
     else_then_err: str | None = None,
+    prefix: str = "",
 ) -> EntityCheck:
     """Kong's ``conditional_at_least_one_of``; ``%s`` in the *_err texts gets the field list."""
 
     def require(names: Sequence[str], err: str | None, e: dict[str, Any]) -> list[str]:
         if any(_nonempty(e.get(n)) for n in names):
             return []
-        listed = quote_list(names)
+        listed = _listed(names, prefix)
         if err:
             return [err % listed if "%s" in err else err]
         return [f"at least one of these fields must be non-empty: {listed}"]
@@ -154,7 +172,13 @@ def conditional_at_least_one_of(
             return require(else_then_at_least_one_of, else_then_err, e), {}
         return [], {}
 
-    return EntityCheck("conditional_at_least_one_of", (if_field,), fn)
+    def prefixed(p: str) -> EntityCheck:
+        return conditional_at_least_one_of(
+            if_field, if_match, then_at_least_one_of, then_err, else_match,
+            else_then_at_least_one_of, else_then_err, p + prefix,
+        )
+
+    return EntityCheck("conditional_at_least_one_of", (if_field,), fn, prefixed)
 
 
 def custom_entity_check(

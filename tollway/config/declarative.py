@@ -2,8 +2,9 @@
 
 Pipeline: metadata keys → (1.1/2.1 route-path migration) → every entity validated where it
 was written (nested or not) → ids (explicit, endpoint-key UUIDv5, random) → parent keys
-filled → references by name or id resolved → cache-key ids (plugins, targets) →
-uniqueness. Every problem found along the way is collected; ``ConfigError`` lists them all.
+filled → checks needing the foreign keys (plugins' ``no_consumer``) → references by name
+or id resolved → cache-key ids (plugins, targets) → uniqueness. Every problem found along
+the way is collected; ``ConfigError`` lists them all.
 """
 
 from __future__ import annotations
@@ -141,6 +142,7 @@ class _Validation:
             self._walk_list(spec, value, (key,), None)
         self._assign_ids()
         self._fill_parents()
+        self._check_links()
         self._resolve_references()
         self._assign_cache_key_ids()
         self._check_uniqueness()
@@ -218,6 +220,14 @@ class _Validation:
             if item.parent is not None and item.parent_field is not None:
                 parent_id = item.parent.out.get("id")
                 item.out[item.parent_field] = {"id": parent_id} if parent_id else None
+
+    def _check_links(self) -> None:
+        for item in self.items:
+            check = item.spec.link_check
+            if check is None:
+                continue
+            for fname, message in check(item.out).items():
+                item.errors.setdefault(fname, message)
 
     def _resolve_references(self) -> None:
         by_id: dict[str, dict[str, str]] = {name: {} for name in ENTITIES}

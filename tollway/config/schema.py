@@ -344,11 +344,20 @@ class EntityCheck:
 
     The check is skipped when one of ``fields`` already failed field validation, as in Kong
     (the field error is the more useful one).
+
+    ``prefixed(prefix)``, when given, is the same check naming its fields ``<prefix><field>``
+    in its messages: a plugin's config checks are Kong's plugin-level checks, which say
+    ``'config.second'`` (``tollway.plugins.registry``). The generic checks of
+    ``tollway.config.checks`` provide it; a hand-written check words its own messages.
     """
 
     name: str
     fields: tuple[str, ...]
     fn: Callable[[dict[str, Any]], tuple[list[str], dict[str, Any]]]
+    prefixed: Callable[[str], EntityCheck] | None = field(default=None, compare=False)
+
+    def with_prefix(self, prefix: str) -> EntityCheck:
+        return self.prefixed(prefix) if self.prefixed is not None else self
 
 
 # -- records ----------------------------------------------------------------------------

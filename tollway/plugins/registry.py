@@ -6,6 +6,12 @@ A plugin class declares at least::
         name = "rate-limiting"
         config_schema = Record(fields={...}, entity_checks=[...])
 
+Entity checks declared on ``config_schema`` itself are Kong's plugin-level checks
+(``entity_checks = { { at_least_one_of = { "config.second", ... } } }`` in a Kong plugin
+schema): `validate_plugin_config` reports their messages as the plugin entity's ``@entity``
+errors, and the generic checks of ``tollway.config.checks`` name the fields ``config.<field>``
+as Kong does. Checks of records nested inside ``config`` stay where they are.
+
 and optionally ``protocols`` (the default of the plugin entity's ``protocols`` field) and
 ``no_consumer`` / ``no_route`` / ``no_service`` (Kong's ``typedefs.no_consumer`` & co.:
 the plugin cannot be scoped that way).
@@ -16,10 +22,11 @@ from __future__ import annotations
 import importlib
 import logging
 import pkgutil
+from dataclasses import replace
 from importlib.metadata import entry_points
 from typing import Any, Protocol, TypeVar
 
-from tollway.config.schema import Record
+from tollway.config.schema import ENTITY, Record
 
 log = logging.getLogger("tollway.plugins")
 ENTRY_POINT_GROUP = "tollway.plugins"
@@ -156,14 +163,51 @@ def validate_plugin_config(
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Validate a plugin's ``config``; returns (config with defaults, plugin error table).
 
-    The error table is at the plugin-entity level, e.g. ``{"config": {"second": "..."}}``
-    or, for an unknown plugin, ``{"name": "plugin 'x' not enabled; ..."}``.
+    The error table is at the plugin-entity level, e.g. ``{"config": {"second": "..."}}``,
+    ``{"@entity": ["at least one of these fields must be non-empty: 'config.second', ..."]}``
+    (the config record's own entity checks) or, for an unknown plugin,
+    ``{"name": "plugin 'x' not enabled; ..."}``.
     """
     plugin = _PLUGINS.get(name)
     if plugin is None:
         return dict(config or {}), {"name": not_enabled_message(name)}
     if config is not None and not isinstance(config, dict):
         return {}, {"config": "expected a record"}
-    schema: Record = plugin.config_schema
-    normalised, errors = schema.validate(config or {})
-    return normalised, ({"config": errors} if errors else {})
+    schema = _plugin_level_schema(plugin.config_schema)
+    normalised, config_errors = schema.validate(config or {})
+    errors: dict[str, Any] = {}
+    entity_errors = config_errors.pop(ENTITY, None)
+    if config_errors:
+        errors["config"] = config_errors
+    if entity_errors:
+        errors[ENTITY] = list(entity_errors)
+    return normalised, errors
+
+
+# id(config_schema) -> (config_schema, its plugin-level twin); the schema is kept alive so
+# that its id is not reused
+_PLUGIN_LEVEL: dict[int, tuple[Record, Record]] = {}
+
+
+def _plugin_level_schema(schema: Record) -> Record:
+    """``schema`` with its own entity checks (and its subschemas') worded as Kong's
+    plugin-level checks: field names prefixed with ``config.``."""
+    cached = _PLUGIN_LEVEL.get(id(schema))
+    if cached is not None and cached[0] is schema:
+        return cached[1]
+    if not any(c.prefixed for c in schema.entity_checks) and not any(
+        c.prefixed for sub in schema.subschemas.values() for c in sub.entity_checks
+    ):
+        twin = schema
+    else:
+        twin = replace(
+            schema,
+            entity_checks=[c.with_prefix("config.") for c in schema.entity_checks],
+            subschemas={
+                key: replace(sub, entity_checks=[c.with_prefix("config.")
+                                                 for c in sub.entity_checks])
+                for key, sub in schema.subschemas.items()
+            },
+        )
+    _PLUGIN_LEVEL[id(schema)] = (schema, twin)
+    return twin

@@ -8,7 +8,15 @@ from typing import Any
 import pytest
 from config_helpers import doc, make_plugin, ok, problems
 
-from tollway.config.checks import at_least_one_of
+from tollway.config.checks import (
+    at_least_one_of,
+    conditional,
+    conditional_at_least_one_of,
+    distinct,
+    mutually_exclusive,
+    mutually_required,
+    only_one_of,
+)
 from tollway.config.declarative import Locator, validate
 from tollway.config.errors import ConfigError, ConfigErrorItem
 from tollway.config.schema import Field, Record
@@ -337,23 +345,131 @@ def test_plugin_config_validated_by_registry(strict_plugin: Any) -> None:
     assert [(i.path, i.message) for i in info.value.errors] == [
         ("plugins[0].config.second", "value must be greater than 0"),
         ("plugins[0].consumer", "value must be null"),
-        ("plugins[1].config", "at least one of these fields must be non-empty: 'second', 'minute'"),
+        ("plugins[1]", AT_LEAST_ONE),
     ]
+    # the config record's entity checks are the plugin entity's, worded as Kong's
+    # plugin-level checks (`config.<field>`)
     assert info.value.fields == {
         "plugins": [
             {
                 "config": {"second": "value must be greater than 0"},
                 "consumer": "value must be null",
             },
-            {
-                "config": {
-                    "@entity": [
-                        "at least one of these fields must be non-empty: 'second', 'minute'"
-                    ]
-                }
-            },
+            {"@entity": [AT_LEAST_ONE]},
         ]
     }
+    assert info.value.flattened[1]["errors"] == [{"type": "entity", "message": AT_LEAST_ONE}]
+
+
+AT_LEAST_ONE = "at least one of these fields must be non-empty: 'config.second', 'config.minute'"
+
+
+def test_plugin_level_checks_from_the_registry(strict_plugin: Any) -> None:
+    assert registry.validate_plugin_config("strict", {}) == (
+        {"second": None, "minute": None, "policy": "local"},
+        {"@entity": [AT_LEAST_ONE]},
+    )
+    # field errors stay inside config; an entity check over a failed field is skipped
+    assert registry.validate_plugin_config("strict", {"second": 0})[1] == {
+        "config": {"second": "value must be greater than 0"}
+    }
+    # the plugin's schema object itself is unchanged (its checks say 'second')
+    assert StrictPlugin.config_schema.validate({})[1] == {
+        "@entity": ["at least one of these fields must be non-empty: 'second', 'minute'"]
+    }
+
+
+def test_plugin_level_check_wording_of_every_generic_check() -> None:
+    class Worded:
+        name = "worded"
+        config_schema = Record(
+            fields={
+                "a": Field.string(),
+                "b": Field.string(),
+                "mode": Field.string(),
+                "rec": Field.record_of(
+                    Record(
+                        fields={"x": Field.string(), "y": Field.string()},
+                        entity_checks=[mutually_required("x", "y")],
+                    )
+                ),
+            },
+            entity_checks=[
+                only_one_of("a", "b"),
+                mutually_exclusive("a", "b"),
+                distinct("a", "b"),
+                conditional("mode", Field.any(one_of=["x"]), "a", Field.any(required=True)),
+                conditional_at_least_one_of("mode", Field.any(one_of=["y"]), ["a", "b"]),
+            ],
+        )
+
+    registry.register(Worded)
+    try:
+        _, errors = registry.validate_plugin_config(
+            "worded", {"a": "v", "b": "v", "rec": {"x": "1"}}
+        )
+        assert errors == {
+            # a nested record's checks stay in the record, worded relative to it
+            "config": {"rec": {"@entity": ["all or none of these fields must be set: 'x', 'y'"]}},
+            "@entity": [
+                "exactly one of these fields must be non-empty: 'config.a', 'config.b'",
+                "only one or none of these fields must be set: 'config.a', 'config.b'",
+                "values of these fields must be distinct: 'config.a', 'config.b'",
+            ],
+        }
+        _, errors = registry.validate_plugin_config("worded", {"mode": "x", "b": "1"})
+        assert errors == {
+            "config": {"a": "required field missing"},
+            "@entity": ["failed conditional validation given value of field 'config.mode'"],
+        }
+        _, errors = registry.validate_plugin_config("worded", {"mode": "y"})
+        assert errors["@entity"][-1] == (
+            "at least one of these fields must be non-empty: 'config.a', 'config.b'"
+        )
+    finally:
+        registry.unregister("worded")
+
+
+@pytest.mark.parametrize(
+    ("parent", "scope"),
+    [
+        ({"consumers": [{"username": "alice"}]}, "consumer"),
+        ({"services": [{"name": "s", "host": "h"}]}, "service"),
+        ({"routes": [{"name": "r", "paths": ["/"]}]}, "route"),
+    ],
+)
+def test_no_scope_plugins_nested_under_their_forbidden_parent(
+    parent: dict[str, list[dict[str, Any]]], scope: str
+) -> None:
+    # Kong's typedefs.no_consumer & co. see the foreign key filled from the nesting parent
+    cls = make_plugin("scoped", **{f"no_{scope}": True})
+    registry.register(cls)
+    try:
+        (key, entities), = parent.items()
+        entities[0]["plugins"] = [{"name": "scoped"}]
+        with pytest.raises(ConfigError) as info:
+            validate(doc(**parent))
+        assert [(i.path, i.message) for i in info.value.errors] == [
+            (f"{key}[0].plugins[0].{scope}", "value must be null")
+        ]
+        assert info.value.fields == {key: [{"plugins": [{scope: "value must be null"}]}]}
+        # the other scopes are fine
+        registry.register(make_plugin("scoped", no_consumer=scope != "consumer"))
+        entities[0]["plugins"] = [{"name": "scoped"}]
+        validate(doc(**parent))
+    finally:
+        registry.unregister("scoped")
+        registry.unregister("scoped")
+
+
+@pytest.mark.parametrize("name", ["jwt", "key-auth", "cors"])
+def test_bundled_no_consumer_plugins_nested_under_a_consumer(name: str) -> None:
+    assert registry.get(name) is not None and registry.get(name).no_consumer
+    with pytest.raises(ConfigError) as info:
+        validate(doc(consumers=[{"username": "alice", "plugins": [{"name": name}]}]))
+    assert [(i.path, i.message) for i in info.value.errors] == [
+        ("consumers[0].plugins[0].consumer", "value must be null")
+    ]
 
 
 def test_registry_api() -> None:

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-import base64
-import importlib.util
+import datetime
+import hashlib
 from typing import Any
 
 import pytest
 from config_helpers import doc, ok, one, problems
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import NameOID
+
+from tollway.config.declarative import validate
+from tollway.config.errors import ConfigError
 
 ROUTE_DEFAULTS = {
     "name": None,
@@ -609,47 +616,101 @@ def test_jwt_asymmetric_algorithm_needs_public_key() -> None:
     ]
 
 
-# Structurally valid PEM (the fallback check does not parse DER; see entities/pem.py)
-_B64 = base64.b64encode(b"not really DER, but well-formed base64").decode()
-CERT = f"-----BEGIN CERTIFICATE-----\n{_B64}\n-----END CERTIFICATE-----\n"
-KEY = f"-----BEGIN PRIVATE KEY-----\n{_B64}\n-----END PRIVATE KEY-----\n"
+# Real keys and certificates, made with `cryptography` (a hard dependency).
 
 
-# With `cryptography` installed certificates are really parsed and these fakes are refused.
-structural_pem_only = pytest.mark.skipif(
-    importlib.util.find_spec("cryptography") is not None,
-    reason="PEM fallback checks only apply without the cryptography package",
-)
+def _key_pem(key: PrivateKey) -> str:
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
 
 
-@structural_pem_only
+def _cert_pem(
+    key: PrivateKey,
+    *,
+    ca: bool | None = None,
+    expired: bool = False,
+    name: str = "example.com",
+) -> str:
+    """A self-signed certificate for `key`; `ca` adds a BasicConstraints extension."""
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.datetime.now(datetime.UTC)
+    start, end = (
+        (now - datetime.timedelta(days=30), now - datetime.timedelta(days=1))
+        if expired
+        else (now - datetime.timedelta(days=1), now + datetime.timedelta(days=30))
+    )
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(end)
+    )
+    if ca is not None:
+        builder = builder.add_extension(x509.BasicConstraints(ca=ca, path_length=None), True)
+    return builder.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM).decode()
+
+
+PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
+RSA_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+RSA_KEY_2 = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+EC_KEY = ec.generate_private_key(ec.SECP256R1())
+EC_KEY_2 = ec.generate_private_key(ec.SECP256R1())
+
+CERT, KEY = _cert_pem(RSA_KEY), _key_pem(RSA_KEY)
+CERT_EC, KEY_EC = _cert_pem(EC_KEY), _key_pem(EC_KEY)
+CA_CERT = _cert_pem(EC_KEY, ca=True, name="ca one")
+CA_CERT_2 = _cert_pem(RSA_KEY, ca=True, name="ca two")
+
+
+def _der_sha256(cert_pem: str) -> str:
+    der = x509.load_pem_x509_certificate(cert_pem.encode()).public_bytes(
+        serialization.Encoding.DER
+    )
+    return hashlib.sha256(der).hexdigest()
+
+
 def test_certificates_snis_and_ca_certificates() -> None:
     config = ok(
         doc(
-            certificates=[{"cert": CERT, "key": KEY, "snis": [{"name": "*.example.com"}]}],
-            ca_certificates=[{"cert": CERT}],
+            certificates=[
+                {
+                    "cert": CERT,
+                    "key": KEY,
+                    "cert_alt": CERT_EC,
+                    "key_alt": KEY_EC,
+                    "snis": [{"name": "*.example.com"}],
+                }
+            ],
+            ca_certificates=[{"cert": CA_CERT}, {"cert": CA_CERT_2, "cert_digest": "x"}],
         )
     )
     cert_id = config.entities["certificates"][0]["id"]
     assert config.entities["snis"][0]["certificate"] == {"id": cert_id}
-    digest = config.entities["ca_certificates"][0]["cert_digest"]
-    assert isinstance(digest, str) and len(digest) == 64
+    # cert_digest is Kong's x509:digest("sha256"): the sha256 hex of the DER, always computed
+    first, second = config.entities["ca_certificates"]
+    assert first["cert_digest"] == _der_sha256(CA_CERT)
+    assert second["cert_digest"] == _der_sha256(CA_CERT_2)
 
 
-@structural_pem_only
 @pytest.mark.parametrize(
     ("entity", "expected"),
     [
         (
             {"cert": "nope", "key": KEY},
-            [("certificates[0].cert", "invalid certificate: no PEM certificate found")],
+            [("certificates[0].cert", "invalid certificate: ")],
         ),
         (
             {"cert": CERT, "key": CERT},
-            [("certificates[0].key", "invalid key: no PEM private key found")],
+            [("certificates[0].key", "invalid key: ")],
         ),
         (
-            {"cert": CERT, "key": KEY, "cert_alt": CERT},
+            {"cert": CERT, "key": KEY, "cert_alt": CERT_EC},
             [("certificates[0]", "all or none of these fields must be set: 'cert_alt', 'key_alt'")],
         ),
         (
@@ -660,14 +721,104 @@ def test_certificates_snis_and_ca_certificates() -> None:
             {"cert": CERT, "key": KEY, "snis": [{"name": "10.0.0.1"}]},
             [("certificates[0].snis[0].name", "must not be an IP")],
         ),
+        (
+            {"cert": CERT, "key": _key_pem(RSA_KEY_2)},
+            [("certificates[0]", "certificate does not match key")],
+        ),
+        (
+            {"cert": CERT, "key": KEY, "cert_alt": CERT_EC, "key_alt": _key_pem(EC_KEY_2)},
+            [("certificates[0]", "alternative certificate does not match key")],
+        ),
+        (
+            # the alternative pair is an RSA pair too
+            {"cert": CERT, "key": KEY, "cert_alt": _cert_pem(RSA_KEY_2),
+             "key_alt": _key_pem(RSA_KEY_2)},
+            [
+                (
+                    "certificates[0]",
+                    "certificate and alternative certificate need to have different type "
+                    "(e.g. RSA and ECDSA), the provided certificates were both of the same type",
+                )
+            ],
+        ),
+        (
+            # both checks at once: EC pair as main, mismatching EC pair as alternative
+            {"cert": CERT_EC, "key": _key_pem(EC_KEY_2), "cert_alt": CERT, "key_alt": KEY},
+            [("certificates[0]", "certificate does not match key")],
+        ),
     ],
 )
 def test_certificate_errors(entity: dict[str, Any], expected: list[tuple[str, str]]) -> None:
-    assert problems(doc(certificates=[entity])) == expected
+    got = problems(doc(certificates=[entity]))
+    assert len(got) == len(expected)
+    # parse errors end with cryptography's own wording (Kong shows OpenSSL's)
+    pairs = zip(got, expected, strict=True)
+    assert [(path, msg[: len(want)]) for (path, msg), (_, want) in pairs] == expected
 
 
-@structural_pem_only
-def test_ca_certificate_single_cert_only() -> None:
-    assert problems(doc(ca_certificates=[{"cert": CERT + CERT}])) == [
-        ("ca_certificates[0].cert", "please submit only one certificate at a time")
+def test_certificate_error_tables() -> None:
+    with pytest.raises(ConfigError) as info:
+        validate(doc(certificates=[{"cert": CERT, "key": KEY_EC}]))
+    assert info.value.fields == {
+        "certificates": [{"@entity": ["certificate does not match key"]}]
+    }
+    assert info.value.flattened[0]["errors"] == [
+        {"type": "entity", "message": "certificate does not match key"}
+    ]
+
+
+def test_certificate_chain_accepted() -> None:
+    # a leaf followed by its chain: the first certificate is the one matched with the key
+    config = ok(doc(certificates=[{"cert": CERT + CA_CERT, "key": KEY}]))
+    assert config.entities["certificates"][0]["cert"] == CERT + CA_CERT
+
+
+def test_encrypted_key_refused() -> None:
+    encrypted = RSA_KEY.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(b"secret"),
+    ).decode()
+    ((path, message),) = problems(doc(certificates=[{"cert": CERT, "key": encrypted}]))
+    assert path == "certificates[0].key" and message.startswith("invalid key: ")
+
+
+@pytest.mark.parametrize(
+    ("cert", "expected"),
+    [
+        (CA_CERT + CA_CERT_2, "please submit only one certificate at a time"),
+        (
+            _cert_pem(EC_KEY, ca=True, expired=True),
+            'certificate expired, "Not After" time is in the past',
+        ),
+        (
+            _cert_pem(EC_KEY),
+            'certificate does not appear to be a CA because it is missing the "CA" basic '
+            "constraint",
+        ),
+        (
+            _cert_pem(EC_KEY, ca=False),
+            'certificate does not appear to be a CA because it is missing the "CA" basic '
+            "constraint",
+        ),
+    ],
+)
+def test_ca_certificate_errors(cert: str, expected: str) -> None:
+    # entity checks in Kong's ca_certificates.lua: reported on the entity, not on `cert`
+    assert problems(doc(ca_certificates=[{"cert": cert}])) == [("ca_certificates[0]", expected)]
+
+
+def test_ca_certificate_bad_pem() -> None:
+    ((path, message),) = problems(doc(ca_certificates=[{"cert": "nope"}]))
+    assert path == "ca_certificates[0].cert" and message.startswith("invalid certificate: ")
+
+
+def test_ca_certificate_digest_unique() -> None:
+    digest = _der_sha256(CA_CERT)
+    assert problems(doc(ca_certificates=[{"cert": CA_CERT}, {"cert": CA_CERT, "tags": ["b"]}])) == [
+        (
+            "ca_certificates[1]",
+            f"uniqueness violation: 'ca_certificates' entity with cert_digest set to '{digest}' "
+            "already declared",
+        )
     ]

@@ -35,6 +35,9 @@ class EntitySpec:
     # entity names that may be nested inside a record of this entity
     children: tuple[str, ...] = ()
     validator: EntityValidator = _default_validator
+    # checks that need the entity's foreign keys, run once the key of a nested record's
+    # parent is filled in: normalised entity -> field errors (plugins' no_consumer & co.)
+    link_check: Callable[[dict[str, Any]], dict[str, Any]] | None = None
     _nested: dict[str, Record] = field(default_factory=dict, compare=False, repr=False)
 
     @property

@@ -5,10 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from tollway.config import typedefs as t
-from tollway.config.checks import at_least_one_of, conditional, mutually_required
+from tollway.config.checks import (
+    at_least_one_of,
+    conditional,
+    custom_entity_check,
+    mutually_required,
+)
 from tollway.config.entities import pem
 from tollway.config.entities.base import EntitySpec
-from tollway.config.schema import EntityCheck, Field, Record
+from tollway.config.schema import ENTITY, EntityCheck, Field, Record
 from tollway.plugins import registry
 
 CONSUMERS = EntitySpec(
@@ -44,12 +49,25 @@ def _validate_plugin(schema: Record, data: dict[str, Any]) -> tuple[dict[str, An
     config, config_errors = registry.validate_plugin_config(name, data.get("config"))
     out["config"] = config if plugin is not None else data.get("config")
     for key, value in config_errors.items():
-        errors.setdefault(key, value)
+        if key == ENTITY:
+            # the config record's entity checks are the plugin entity's (Kong's wording)
+            errors.setdefault(ENTITY, []).extend(value)
+        else:
+            errors.setdefault(key, value)
+    return out, errors
+
+
+def _check_plugin_scope(out: dict[str, Any]) -> dict[str, Any]:
+    """Kong's ``typedefs.no_consumer`` & co.: run once the foreign keys are known, including
+    the one filled from the nesting parent (``consumers[].plugins[]``)."""
+    name = out.get("name")
+    plugin = registry.get(name) if isinstance(name, str) else None
+    errors: dict[str, Any] = {}
     if plugin is not None:
         for scope in ("consumer", "route", "service"):
             if getattr(plugin, f"no_{scope}", False) and out.get(scope) is not None:
-                errors.setdefault(scope, "value must be null")
-    return out, errors
+                errors[scope] = "value must be null"
+    return errors
 
 
 PLUGINS = EntitySpec(
@@ -58,6 +76,7 @@ PLUGINS = EntitySpec(
     endpoint_key="instance_name",
     cache_key=("name", "route", "service", "consumer"),
     validator=_validate_plugin,
+    link_check=_check_plugin_scope,
     schema=Record(
         fields={
             "id": t.uuid(),
@@ -75,6 +94,25 @@ PLUGINS = EntitySpec(
     ),
 )
 
+
+def _cert_matches_key(e: dict[str, Any]) -> str | None:
+    if isinstance(e.get("cert"), str) and isinstance(e.get("key"), str):
+        return pem.cert_key_mismatch(e["cert"], e["key"])
+    return None
+
+
+def _alt_cert_matches_key(e: dict[str, Any]) -> str | None:
+    if isinstance(e.get("cert_alt"), str) and isinstance(e.get("key_alt"), str):
+        return pem.alt_cert_key_mismatch(e["cert_alt"], e["key_alt"])
+    return None
+
+
+def _different_key_types(e: dict[str, Any]) -> str | None:
+    if isinstance(e.get("cert"), str) and isinstance(e.get("cert_alt"), str):
+        return pem.same_key_type(e["cert"], e["cert_alt"])
+    return None
+
+
 CERTIFICATES = EntitySpec(
     name="certificates",
     singular="certificate",
@@ -88,7 +126,12 @@ CERTIFICATES = EntitySpec(
             "key_alt": Field.string(custom_validator=pem.check_key),
             "tags": t.tags(),
         },
-        entity_checks=[mutually_required("cert_alt", "key_alt")],
+        entity_checks=[
+            mutually_required("cert_alt", "key_alt"),
+            custom_entity_check(("cert", "key"), _cert_matches_key),
+            custom_entity_check(("cert_alt", "key_alt"), _alt_cert_matches_key),
+            custom_entity_check(("cert", "cert_alt"), _different_key_types),
+        ],
     ),
 )
 
@@ -113,6 +156,10 @@ def _fill_digest(raw: dict[str, Any], out: dict[str, Any]) -> None:
         out["cert_digest"] = pem.cert_digest(out["cert"]) or out.get("cert_digest")
 
 
+def _ca_certificate(e: dict[str, Any]) -> str | None:
+    return pem.ca_certificate_problem(e["cert"]) if isinstance(e.get("cert"), str) else None
+
+
 CA_CERTIFICATES = EntitySpec(
     name="ca_certificates",
     singular="ca_certificate",
@@ -120,11 +167,12 @@ CA_CERTIFICATES = EntitySpec(
     schema=Record(
         fields={
             "id": t.uuid(),
-            "cert": Field.string(required=True, custom_validator=pem.check_ca_certificate),
+            "cert": Field.string(required=True, custom_validator=pem.check_certificate),
             "cert_digest": Field.string(unique=True),
             "tags": t.tags(),
         },
         normalizer=_fill_digest,
+        entity_checks=[custom_entity_check(("cert",), _ca_certificate)],
     ),
 )
 

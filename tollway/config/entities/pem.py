@@ -1,125 +1,128 @@
-"""Light PEM checks for certificates and keys.
+"""Certificate and key checks of the certificates / ca_certificates entities (Kong's
+``typedefs.certificate`` / ``typedefs.key`` validators and the entity checks of
+``kong/db/schema/entities/certificates.lua`` and ``ca_certificates.lua``), with
+``cryptography`` doing the parsing as OpenSSL does in Kong.
 
-``cryptography`` is used when importable (real parsing); otherwise we only check the PEM
-structure (armour lines + base64 body), which catches pasting mistakes without a new
-dependency. Key/certificate matching and CA constraints need real parsing and are only
-checked in the first case.
+Field validators (``check_certificate``, ``check_key``) return ``None`` or the message;
+entity-level functions (``cert_key_mismatch`` …) return ``None`` or the ``@entity`` message.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
-import importlib
+import datetime
 import re
-from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric.types import (
+    CertificatePublicKeyTypes,
+    PrivateKeyTypes,
+)
+
+__all__ = [
+    "alt_cert_key_mismatch",
+    "ca_certificate_problem",
+    "cert_digest",
+    "cert_key_mismatch",
+    "check_certificate",
+    "check_key",
+    "same_key_type",
+]
+
+# ca_certificates.lua counts certificates with this pattern (CERT_TAG)
+_CERT_TAG = re.compile(r"-----BEGIN CERTIFICATE-----")
+
+CERT_MISMATCH = "certificate does not match key"
+ALT_CERT_MISMATCH = "alternative certificate does not match key"
+SAME_TYPE = (
+    "certificate and alternative certificate need to have different type (e.g. RSA and "
+    "ECDSA), the provided certificates were both of the same type"
+)
+ONE_CERT = "please submit only one certificate at a time"
+EXPIRED = 'certificate expired, "Not After" time is in the past'
+NOT_A_CA = 'certificate does not appear to be a CA because it is missing the "CA" basic constraint'
 
 
-def _optional(module: str) -> Any:
-    # cryptography is optional: never a hard dependency of tollway
-    try:
-        return importlib.import_module(module)
-    except ImportError:  # pragma: no cover - depends on the environment
-        return None
+def _certificate(text: str) -> x509.Certificate:
+    return x509.load_pem_x509_certificate(text.encode())
 
 
-_x509: Any = _optional("cryptography.x509")
-_serialization: Any = _optional("cryptography.hazmat.primitives.serialization")
-
-_BLOCK = re.compile(r"-----BEGIN ([A-Z0-9 ]+)-----\s*(.*?)\s*-----END \1-----", re.S)
+def _key(text: str) -> PrivateKeyTypes:
+    return serialization.load_pem_private_key(text.encode(), password=None)
 
 
-def pem_blocks(text: str) -> list[tuple[str, bytes]]:
-    """(label, DER bytes) for every well-formed PEM block; raises ValueError on bad base64."""
-    blocks: list[tuple[str, bytes]] = []
-    for m in _BLOCK.finditer(text):
-        body = "".join(m.group(2).split())
-        # encrypted legacy keys carry "Proc-Type:" headers before the base64 body
-        if ":" in body:
-            body = m.group(2).strip().split("\n\n")[-1]
-            body = "".join(body.split())
-        try:
-            der = base64.b64decode(body, validate=True)
-        except (binascii.Error, ValueError) as exc:
-            raise ValueError(f"bad base64 data in PEM block '{m.group(1)}'") from exc
-        blocks.append((m.group(1), der))
-    return blocks
+def _spki(key: CertificatePublicKeyTypes) -> bytes:
+    return key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
 
 
 def check_certificate(text: str) -> str | None:
-    if _x509 is not None:
-        try:
-            _x509.load_pem_x509_certificate(text.encode())
-        except Exception as exc:
-            return f"invalid certificate: {exc}"
-        return None
     try:
-        blocks = pem_blocks(text)
-    except ValueError as exc:
+        _certificate(text)
+    except Exception as exc:
         return f"invalid certificate: {exc}"
-    if not any(label in ("CERTIFICATE", "TRUSTED CERTIFICATE") for label, _ in blocks):
-        return "invalid certificate: no PEM certificate found"
     return None
 
 
 def check_key(text: str) -> str | None:
-    if _serialization is not None:
-        try:
-            _serialization.load_pem_private_key(text.encode(), password=None)
-        except Exception as exc:
-            return f"invalid key: {exc}"
-        return None
     try:
-        blocks = pem_blocks(text)
-    except ValueError as exc:
+        _key(text)
+    except Exception as exc:
         return f"invalid key: {exc}"
-    if not any(label.endswith("PRIVATE KEY") for label, _ in blocks):
-        return "invalid key: no PEM private key found"
     return None
 
 
-def check_ca_certificate(text: str) -> str | None:
-    err = check_certificate(text)
-    if err:
-        return err
+def _matches(cert: str, key: str) -> bool:
+    """Whether the certificate's public key is the key's public half (Kong compares the
+    PEM of both). Unparsable input counts as matching: the field check reports it."""
     try:
-        certs = [b for b in pem_blocks(text) if b[0] == "CERTIFICATE"]
-    except ValueError as exc:  # already reported above in practice
-        return f"invalid certificate: {exc}"
-    if len(certs) > 1:
-        return "please submit only one certificate at a time"
-    if _x509 is not None:
-        return _check_ca_constraints(text)
-    return None
+        public = _key(key).public_key()
+        return _spki(_certificate(cert).public_key()) == _spki(public)  # type: ignore[arg-type]
+    except Exception:
+        return True
 
 
-def _check_ca_constraints(text: str) -> str | None:
-    import datetime
+def cert_key_mismatch(cert: str, key: str) -> str | None:
+    return None if _matches(cert, key) else CERT_MISMATCH
 
-    cert: Any = _x509.load_pem_x509_certificate(text.encode())
-    not_after = getattr(cert, "not_valid_after_utc", None) or cert.not_valid_after.replace(
-        tzinfo=datetime.UTC
-    )
-    if not_after < datetime.datetime.now(datetime.UTC):
-        return 'certificate expired, "Not After" time is in the past'
+
+def alt_cert_key_mismatch(cert_alt: str, key_alt: str) -> str | None:
+    return None if _matches(cert_alt, key_alt) else ALT_CERT_MISMATCH
+
+
+def same_key_type(cert: str, cert_alt: str) -> str | None:
+    """RSA + RSA (or EC + EC …) for ``cert`` and ``cert_alt`` is refused."""
     try:
-        constraints = cert.extensions.get_extension_for_class(_x509.BasicConstraints).value
-    except _x509.ExtensionNotFound:
-        constraints = None
-    if constraints is None or not constraints.ca:
-        return (
-            'certificate does not appear to be a CA because it is missing the "CA" basic constraint'
-        )
-    return None
+        first = type(_certificate(cert).public_key())
+        second = type(_certificate(cert_alt).public_key())
+    except Exception:
+        return None
+    return SAME_TYPE if first is second else None
+
+
+def ca_certificate_problem(text: str, now: datetime.datetime | None = None) -> str | None:
+    """The ca_certificates entity check: one certificate, not expired, a CA."""
+    if len(_CERT_TAG.findall(text)) > 1:
+        return ONE_CERT
+    try:
+        cert = _certificate(text)
+    except Exception:
+        return None  # reported on the field
+    now = now or datetime.datetime.now(datetime.UTC)
+    if cert.not_valid_after_utc < now:
+        return EXPIRED
+    try:
+        constraints = cert.extensions.get_extension_for_class(x509.BasicConstraints).value
+    except x509.ExtensionNotFound:
+        return NOT_A_CA
+    return None if constraints.ca else NOT_A_CA
 
 
 def cert_digest(text: str) -> str | None:
-    """sha256 hex of the first certificate's DER bytes (Kong's ``cert_digest``)."""
+    """sha256 hex of the certificate's DER bytes (Kong's ``cert_digest``,
+    ``x509:digest("sha256")``); ``None`` when it does not parse."""
     try:
-        for label, der in pem_blocks(text):
-            if label == "CERTIFICATE":
-                return hashlib.sha256(der).hexdigest()
-    except ValueError:
+        return _certificate(text).fingerprint(hashes.SHA256()).hex()
+    except Exception:
         return None
-    return None

@@ -59,7 +59,10 @@ def test_plugin_class_facts() -> None:
     ({"bogus": 1}, {"bogus": "unknown field"}),
 ])
 def test_errors(config: dict[str, Any], errors: dict[str, Any]) -> None:
-    assert check(config)[1] == {"config": errors}
+    # the config record's entity checks are reported as the plugin entity's `@entity`
+    inside = {k: v for k, v in errors.items() if k != "@entity"}
+    entity = {k: v for k, v in errors.items() if k == "@entity"}
+    assert check(config)[1] == ({"config": inside} if inside else {}) | entity
 
 
 @pytest.mark.parametrize("config", [
