@@ -6,10 +6,9 @@ the client sent `Expect: 100-continue`, so it never sends the body). Without a v
 Content-Length and with `require_content_length`, a request that is not chunked gets 411.
 
 Chunked bodies without Content-Length: Kong reads the whole body and checks its length.
-tollway streams request bodies and gives plugins no request-body hook, so such bodies are
-bounded only by `nginx_http_client_max_body_size`. Counting them needs a per-request body
-limit in the data plane (checked where `Exchange.on_request_body` checks the global one,
-answering with this plugin's status and message).
+tollway counts them as they stream instead of buffering (`req.limit_body`): past the limit
+the upstream request is cut and the client gets this plugin's 413 (417 with
+`Expect: 100-continue`), unless the upstream already answered.
 """
 
 from __future__ import annotations
@@ -68,7 +67,10 @@ class RequestSizeLimitingPlugin(Plugin):
         if length is None:
             if self.require_length and _transfer_encoding(req) != b"chunked":
                 req.error(411, LENGTH_REQUIRED)
-            # A chunked body is not counted: the data plane streams it (see above).
+            elif self.limit is not None and req.has_body:
+                # counted while it streams (see above); equal is allowed
+                req.limit_body(int(self.limit), 417 if req.expect_continue else 413,
+                               TOO_LARGE)
             return
         limit = self.limit
         if limit is not None and length > limit:

@@ -90,12 +90,30 @@ def test_require_content_length(headers: list[tuple[str, str]], body: bytes, sta
         assert resp.body == b"abc"
 
 
-def test_chunked_body_is_not_counted(edge_gateway: Make, edge_upstreams: Callable[..., Upstream],
-                                     edge_client: Client) -> None:
-    """Kong reads a chunked body and checks its size; tollway streams it and the plugin has
-    no request-body hook, so it passes (documented gap, bounded by client_max_body_size)."""
+@pytest.mark.parametrize(("expect", "status"), [(False, 413), (True, 417)])
+def test_chunked_body_is_counted(edge_gateway: Make, edge_upstreams: Callable[..., Upstream],
+                                 edge_client: Client, expect: bool, status: int) -> None:
+    """Kong reads a chunked body and checks its size; tollway counts it while it streams."""
     up = edge_upstreams(echo_body)
-    gw = edge_gateway(service(up.url, plugins=rsl(allowed_payload_size=2, size_unit="bytes")))
+    gw = edge_gateway(service(up.url, plugins=rsl(allowed_payload_size=4, size_unit="bytes")))
+    c = edge_client(gw.port)
+    headers = [("Transfer-Encoding", "chunked")]
+    if expect:
+        headers.append(("Expect", "100-continue"))
+    c.send(build_request("POST", "/", headers))
+    c.send(b"3\r\nabc\r\n")
+    c.send(b"2\r\nde\r\n0\r\n\r\n")
+    resp = c.read_response()
+    assert resp.status == status
+    assert json_error("Request size limit exceeded").fullmatch(resp.text)
+    assert resp.header("connection") == "close"
+
+
+def test_chunked_body_at_the_limit_passes(edge_gateway: Make,
+                                          edge_upstreams: Callable[..., Upstream],
+                                          edge_client: Client) -> None:
+    up = edge_upstreams(echo_body)
+    gw = edge_gateway(service(up.url, plugins=rsl(allowed_payload_size=4, size_unit="bytes")))
     resp = edge_client(gw.port).request("POST", "/", [("Transfer-Encoding", "chunked")],
-                                        b"3\r\nabc\r\n0\r\n\r\n")
-    assert resp.status == 200 and resp.body == b"abc"
+                                        b"3\r\nabc\r\n1\r\nd\r\n0\r\n\r\n")
+    assert resp.status == 200 and resp.body == b"abcd"
