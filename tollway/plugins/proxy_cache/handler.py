@@ -29,12 +29,12 @@ from tollway.plugins.proxy_cache.schema import SHARED_DICTS, config_schema
 from tollway.plugins.proxy_cache.store import Entry, MemoryDict, entry_size
 
 # Not replayed from the cache: hop-by-hop headers, Content-Length (re-derived), anything
-# matching "ratelimit-remaining" (Kong's overwritable_header), and the headers tollway
-# writes itself on every local reply (Date, Server) or takes separately (Content-Type).
+# matching "ratelimit-remaining" (Kong's overwritable_header), the headers tollway writes
+# itself on every local reply (Date, Server), and this plugin's own (set again on a hit).
 _NOT_REPLAYED = frozenset((b"connection", b"keep-alive", b"proxy-authenticate",
                            b"proxy-authorization", b"te", b"trailers", b"transfer-encoding",
                            b"upgrade", b"content-length", b"date", b"server",
-                           b"content-type"))
+                           b"age", b"x-cache-status", b"x-cache-key"))
 _RL_REMAINING = re.compile(rb"ratelimit-remaining", re.I)
 
 
@@ -124,24 +124,13 @@ class ProxyCache(Plugin):
         state = State(key)
         state.hit = True
         req.ctx[self.name] = state
-        ctype: bytes | None = None
-        seen: set[bytes] = set()
-        for name, value in entry.headers:
-            lname = name.lower()
-            if lname == b"content-type":
-                ctype = value
-            if lname in _NOT_REPLAYED or _RL_REMAINING.search(lname):
-                continue
-            if lname in seen:
-                req.add_response_header(name, value)
-            else:
-                seen.add(lname)
-                req.set_response_header(name, value)  # replaces what access already set
+        # The stored headers verbatim (order, case, repeats), bar the ones re-derived here.
+        headers = [(n, v) for n, v in entry.headers
+                   if (ln := n.lower()) not in _NOT_REPLAYED and not _RL_REMAINING.search(ln)]
         if self.h_age or req.get_header("kong-debug") is not None:
-            req.set_response_header(b"Age", b"%d" % max(age, 0))
+            headers.append((b"Age", b"%d" % max(age, 0)))
         self._diag(req, self.h_status, "X-Cache-Status", "Hit")
-        req.exit(entry.status, entry.body,
-                 {"Content-Type": ctype.decode("latin-1")} if ctype is not None else None)
+        req.exit_raw(entry.status, headers, entry.body)
 
     # -- response ---------------------------------------------------------------------------
     def response(self, req: Any, headers: HeaderList) -> None:
