@@ -4,8 +4,8 @@ Kong's order: uri → method → headers → body → querystring; within each p
 remove → rename → replace → add → append. Values may be templates (`template.py`), rendered
 per request from the client's request; everything else is compiled here once per config.
 
-Body transforms (`*.body`) are accepted but not applied: the data plane streams request
-bodies to the upstream and does not buffer them, so there is no body to rewrite.
+Body transforms (`*.body`, `body.py`) make the route buffer the request body (`wants_body`,
+only when the config has some) and apply to form-urlencoded, JSON and multipart bodies.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 from urllib.parse import quote, unquote_plus
 
 from tollway.plugins.base import BuildContext, Plugin
+from tollway.plugins.request_transformer.body import BodyTransform
 from tollway.plugins.request_transformer.schema import config_schema
 from tollway.plugins.request_transformer.template import Part, compile_template, render, split_pair
 
@@ -116,9 +117,14 @@ class RequestTransformer(Plugin):
         self.has_query = bool(self.q_remove or self.q_rename or self.q_replace
                               or self.q_add or self.q_append)
         body = any(c[op]["body"] for op in ("remove", "rename", "replace", "add", "append"))
-        if body and not self.ctx.offline:
-            log.warning("request-transformer %s: body transforms are not applied (request "
-                        "bodies are streamed)", self.id)
+        self.body = BodyTransform(
+            [split_pair(e)[0] for e in c["remove"]["body"]],
+            [(o, n or "") for o, n in (split_pair(e) for e in c["rename"]["body"])],
+            _compile(c["replace"]["body"]), _compile(c["add"]["body"]),
+            _compile(c["append"]["body"])) if body else None
+
+    def wants_body(self) -> bool:
+        return self.body is not None
 
     def access(self, req: Any) -> None:
         env: dict[str, Any] = {}
@@ -126,10 +132,11 @@ class RequestTransformer(Plugin):
             path = render(self.uri, req, env)
             req.set_upstream_path(quote(path, safe=_PATH_SAFE))
         if self.method is not None:
-            # No PDK setter for the method yet: the exchange sends `req.method` upstream.
-            req.method = self.method
+            req.set_method(self.method)
         if self.has_headers:
             self._headers(req, env)
+        if self.body is not None:
+            self.body.apply(req, env)
         if self.has_query:
             self._query(req, env)
 
