@@ -80,7 +80,8 @@ def test_config_changes_reach_the_custom_plugin(stamp_node: Callable[..., Node],
     assert r.status_code == 201, r.text
     for r in node.get_many("/a", 6):
         assert r.json()["headers"]["x-stamp"] == "posted"
-    r = node.post_config(stamped_doc(stamp_node_upstream.url, on_exists="sometimes"))
+    r = node.post_config(stamped_doc(stamp_node_upstream.url, on_exists="sometimes"),
+                         flatten_errors="1")
     assert r.status_code == 400
     (entry,) = r.json()["flattened_errors"]
     assert entry["entity_name"] == "header-stamp"
