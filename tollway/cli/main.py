@@ -23,14 +23,20 @@ def cli() -> None:
 
 @cli.group()
 def config() -> None:
-    """Declarative configuration: validate (and, later, diff, sync, dump)."""
+    """Declarative configuration on a node: validate, diff, sync, apply, dump, history,
+    rollback (decK's `gateway` commands)."""
+
+
+@cli.group()
+def file() -> None:
+    """Offline edits of state files: render, merge, patch, tags (decK's `file` commands)."""
 
 
 def _register() -> None:
     # Commands live one per module; importing them here keeps `main` the only entry point.
     from tollway.cli import commands
 
-    commands.register(cli, config)
+    commands.register(cli, config, file)
 
 
 def main(argv: list[str] | None = None) -> None:
