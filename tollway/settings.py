@@ -44,6 +44,8 @@ DEFAULTS: dict[str, str] = {
     "pg_user": "tollway",
     "pg_password": "",
     "pg_database": "tollway",
+    "pg_timeout": "5000",  # ms, connecting to PostgreSQL (kong.conf pg_timeout)
+    "pg_ssl": "off",  # on: sslmode=require
     "plugins": "bundled",
 }
 

@@ -15,7 +15,8 @@ from tollway.config.errors import ConfigError
 from tollway.config.loader import load_files
 from tollway.config.model import Config
 from tollway.controlplane.admin import create_admin_app, create_status_app
-from tollway.controlplane.store import EmbeddedStore
+from tollway.controlplane.admin.auth import TokenError, insecure_bind, load_tokens
+from tollway.controlplane.store import NotMigrated, Store, StoreError, open_store
 from tollway.dataplane.server import bind_listener
 from tollway.node.logs import setup_admin_access_log, setup_error_log
 from tollway.node.supervisor import ApplyError, Supervisor
@@ -30,24 +31,32 @@ class StartError(Exception):
 
 
 def initial_config(settings: Settings, paths: list[str]
-                   ) -> tuple[Config, EmbeddedStore | None, int | None]:
+                   ) -> tuple[Config, Store | None, int | None]:
+    """The config to start with, the open store (None when DB-less) and the revision served:
+    `--config` files (stored as a new revision, unless equal to the latest), else the
+    store's latest revision, else the empty config."""
     if not paths and settings.declarative_config:
         paths = [p.strip() for p in settings.declarative_config.split(",") if p.strip()]
-    if settings.database == "postgres":
-        raise StartError("database=postgres is not available yet in this build; use "
-                         "database=sqlite (the default) or database=off")
     if settings.database == "off":
         return (load_files(paths) if paths else Config.empty()), None, None
-    store = EmbeddedStore(settings.prefix / "tollway.db")
-    if paths:
-        config = load_files(paths)
-        return config, store, store.append(config, "tollway start",
-                                           f"loaded from {', '.join(paths)}")
-    latest = store.latest()
+    config = load_files(paths) if paths else None  # invalid files fail before the database
+    try:
+        store = open_store(settings)
+    except NotMigrated as exc:
+        raise StartError(str(exc)) from exc
+    except StoreError as exc:
+        raise StartError(f"cannot use the database ({settings.database}): {exc}") from exc
+    try:
+        if config is not None:
+            rev, _ = store.append(config, "tollway start", f"loaded from {', '.join(paths)}")
+            return config, store, rev.number
+        latest = store.latest()
+    except StoreError as exc:
+        store.close()
+        raise StartError(str(exc)) from exc
     if latest is None:
         return Config.empty(), store, None
-    revision, config = latest
-    return config, store, revision
+    return latest.config, store, latest.number
 
 
 async def serve(settings: Settings, config_paths: list[str]) -> int:
@@ -55,6 +64,13 @@ async def serve(settings: Settings, config_paths: list[str]) -> int:
         if listen.ssl:
             raise StartError(f"proxy_listen {listen}: TLS listeners are not available yet "
                              "(certificates and snis arrive with the TLS milestone)")
+    refusal = insecure_bind(settings)
+    if refusal is not None:
+        raise StartError(refusal)
+    try:
+        load_tokens(settings)  # a bad token file stops the node before anything is bound
+    except TokenError as exc:
+        raise StartError(str(exc)) from exc
     try:
         registry.configure(settings.values["plugins"])
     except ValueError as exc:

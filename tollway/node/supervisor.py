@@ -4,7 +4,7 @@ worker processes that serve the proxy.
     tollway start
         │  settings, initial config (file, or the store's latest revision)
         ▼
-    Supervisor ── admin listener (Starlette on uvicorn) ── store (SQLite)
+    Supervisor ── admin listener (Starlette on uvicorn) ── store (SQLite / PostgreSQL)
         │ socketpair per worker (tollway.node.channel)
         ├── worker 1 ── proxy listener (SO_REUSEPORT)
         └── worker N ── proxy listener (SO_REUSEPORT)
@@ -29,7 +29,7 @@ from typing import Any
 
 from tollway import metrics
 from tollway.config.model import Config
-from tollway.controlplane.store import EmbeddedStore
+from tollway.controlplane.store import PreconditionFailed, Store, if_match_ok
 from tollway.dataplane.resolver import Resolver
 from tollway.dataplane.snapshot import Snapshot
 from tollway.node import channel
@@ -61,7 +61,7 @@ class WorkerHandle:
 
 
 class Supervisor:
-    def __init__(self, settings: Settings, config: Config, store: EmbeddedStore | None,
+    def __init__(self, settings: Settings, config: Config, store: Store | None,
                  revision: int | None = None) -> None:
         self.settings = settings
         self.config = config
@@ -169,15 +169,25 @@ class Supervisor:
         Snapshot(config, self.resolver, self.settings, offline=True)
 
     async def apply(self, config: Config, *, author: str | None = None,
-                    message: str | None = None) -> int | None:
-        """Make `config` the running config of every worker, or change nothing."""
+                    message: str | None = None, if_match: str | None = None) -> int | None:
+        """Make `config` the running config of every worker, or change nothing.
+
+        With a store, `config` becomes a new revision first (one transaction; an identical
+        config is not stored twice). `if_match` is an If-Match header value: unless it
+        matches the current config hash, PreconditionFailed is raised and nothing changes.
+        Returns the revision now served (None when DB-less)."""
         async with self.lock:
             try:
                 self.check(config)
             except Exception as exc:
                 raise ApplyError(f"config does not compile: {exc}") from exc
             if self.store is not None:
-                self.revision = self.store.append(config, author, message)
+                # the store checks If-Match against the database, which other nodes write too
+                rev, _ = await asyncio.to_thread(self.store.append, config, author, message,
+                                                 if_match)
+                self.revision = rev.number
+            elif if_match is not None and not if_match_ok(if_match, self.config.hash):
+                raise PreconditionFailed(if_match, self.config.hash, None)
             self.config = config
             self.next_id += 1
             msg_id = self.next_id
