@@ -47,6 +47,10 @@ DEFAULTS: dict[str, str] = {
     "pg_timeout": "5000",  # ms, connecting to PostgreSQL (kong.conf pg_timeout)
     "pg_ssl": "off",  # on: sslmode=require
     "plugins": "bundled",
+    # Admin API tokens (tollway.controlplane.admin.auth; DECISIONS.md #6)
+    "admin_token": "",
+    "admin_tokens_file": "",
+    "admin_listen_allow_insecure": "off",
 }
 
 # Kong's `headers` tokens, with Tollway in place of Kong (DECISIONS.md #7).
