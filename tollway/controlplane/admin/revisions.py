@@ -24,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from tollway.controlplane.admin.entities import author_of
+from tollway.controlplane.admin.entities import author_of, node_state
 from tollway.controlplane.admin.errors import AdminError, KongJSON, coded, message
 from tollway.controlplane.store import PreconditionFailed, Revision, StoreError, etag
 from tollway.reconcile.diff import plan
@@ -82,16 +82,19 @@ def routes(node: Supervisor) -> list[BaseRoute]:
         rev = await load(target)
         from tollway.node.supervisor import ApplyError
 
-        before = node.revision
-        try:
-            number = await node.apply(rev.config, author=author_of(request),
-                                      message=text or f"rollback to revision {target}",
-                                      if_match=request.headers.get("if-match"))
-        except PreconditionFailed as exc:
-            return KongJSON({"message": str(exc)}, status_code=412,
-                            headers={"ETag": etag(exc.current_hash)})
-        except ApplyError as exc:
-            raise AdminError(400, f"revision {target} cannot be applied: {exc}") from exc
+        nstate = node_state(node)  # the Admin API's write lock and entity timestamps
+        async with nstate.lock:
+            before = node.revision
+            try:
+                number = await node.apply(rev.config, author=author_of(request),
+                                          message=text or f"rollback to revision {target}",
+                                          if_match=request.headers.get("if-match"))
+            except PreconditionFailed as exc:
+                return KongJSON({"message": str(exc)}, status_code=412,
+                                headers={"ETag": etag(exc.current_hash)})
+            except ApplyError as exc:
+                raise AdminError(400, f"revision {target} cannot be applied: {exc}") from exc
+            nstate.times.replaced(rev.config, {})  # restored entities: created now
         assert number is not None
         current = await load(number)
         body = {**current.meta(), "rolled_back_to": target}
