@@ -1,0 +1,45 @@
+"""Support for the Admin API suite: a real `tollway start` per database kind.
+
+`DB_KINDS` lists the stores the write tests run against; the PostgreSQL kind is added here
+once the store supports it (the suite itself does not change)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "node"))
+from node_support import Node  # noqa: E402
+
+DB_KINDS = ["sqlite"]
+
+
+def start_node(workdir: Path, kind: str, env: dict[str, str | None] | None = None,
+               config: Any = None) -> Node:
+    node_env: dict[str, str | None] = {"TOLLWAY_DATABASE": kind}
+    node_env.update(env or {})
+    return Node(workdir, env=node_env, config=config, workers=1).start()
+
+
+class Admin:
+    """A thin client: `admin.post("/services", json=...)` → httpx.Response."""
+
+    def __init__(self, node: Node, kind: str) -> None:
+        self.node = node
+        self.kind = kind
+        self.client = httpx.Client(base_url=node.admin_url, timeout=15.0)
+
+    def __getattr__(self, method: str) -> Any:
+        if method in ("get", "post", "put", "patch", "delete", "request"):
+            return getattr(self.client, method)
+        raise AttributeError(method)
+
+    def revision(self) -> int | None:
+        value = self.client.get("/status").json().get("configuration_revision")
+        return int(value) if value is not None else None
+
+    def close(self) -> None:
+        self.client.close()
