@@ -19,13 +19,14 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import EXAMPLE, ROOT
 from tollway_header_stamp import HeaderStamp
 
 from tollway import settings as settings_mod
 from tollway.config import declarative
 from tollway.dataplane import local_reply
 
+ROOT = Path(__file__).resolve().parents[4]
+EXAMPLE = ROOT / "examples" / "plugins" / "tollway-header-stamp"
 GUIDE = ROOT / "docs" / "plugin-development.md"
 BLOCK = re.compile(r"(?:<!-- (?P<kind>[a-z-]+)(?:: (?P<arg>\S+))? -->\n)?"
                    r"```(?P<lang>[a-z]*)\n(?P<body>.*?)^```$", re.S | re.M)
