@@ -6,6 +6,7 @@ once the store supports it (the suite itself does not change)."""
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +19,29 @@ DB_KINDS = ["sqlite"]
 
 
 def start_node(workdir: Path, kind: str, env: dict[str, str | None] | None = None,
-               config: Any = None) -> Node:
+               config: Any = None, token: str | None = None) -> Node:
+    """A started node; `token` is what readiness polling sends when the node needs one."""
     node_env: dict[str, str | None] = {"TOLLWAY_DATABASE": kind}
     node_env.update(env or {})
-    return Node(workdir, env=node_env, config=config, workers=1).start()
+    node = Node(workdir, env=node_env, config=config, workers=1)
+    if token is None:
+        return node.start()
+    node.spawn()
+    assert node.proc is not None
+    headers = {"authorization": f"Bearer {token}"}
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if node.proc.poll() is not None:
+            raise AssertionError(f"tollway start exited:\n{node.stderr()}")
+        try:
+            if httpx.get(node.admin_url + "/status", headers=headers,
+                         timeout=1.0).status_code == 200:
+                return node
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.05)
+    node.stop()
+    raise AssertionError(f"node not ready:\n{node.stderr()}")
 
 
 class Admin:
