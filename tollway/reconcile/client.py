@@ -85,7 +85,7 @@ class AdminClient:
     def post_config(self, document: dict[str, Any], *, message: str | None,
                     if_match: str | None) -> httpx.Response:
         params = {"message": message} if message else {}
-        headers = {"If-Match": if_match} if if_match else {}
+        headers = {"If-Match": f'"{if_match}"'} if if_match else {}
         r = self.request("POST", "/config", json=document, params=params, headers=headers)
         if r.status_code == 412:
             raise AdminError("the running configuration changed while this command ran "
@@ -94,8 +94,9 @@ class AdminClient:
             raise _error("POST", "/config", r)
         return r
 
-    def revisions(self) -> list[dict[str, Any]]:
-        body = self._json("GET", "/config/revisions")
+    def revisions(self, size: int = 100) -> list[dict[str, Any]]:
+        """The newest ``size`` revisions (the first page), newest first."""
+        body = self._json("GET", "/config/revisions", params={"size": size})
         if isinstance(body, dict):
             rows = body.get("data") or body.get("revisions") or []
         else:

@@ -24,7 +24,7 @@ def _when(value: Any) -> str:
 @admin_options
 def command(json_output: bool, limit: int, client: AdminClient) -> None:
     """List the stored config revisions: number, time, author, message, hash."""
-    rows = sorted(client.revisions(), key=lambda r: r.get("revision") or 0, reverse=True)
+    rows = sorted(client.revisions(limit), key=lambda r: r.get("revision") or 0, reverse=True)
     rows = rows[:limit]
     if json_output:
         click.echo(json.dumps(rows, indent=2))
