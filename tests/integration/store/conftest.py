@@ -5,8 +5,9 @@ a failure under CI=true)."""
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,6 +16,7 @@ for extra in (_HERE, _HERE.parent / "node"):
     if str(extra) not in sys.path:
         sys.path.insert(0, str(extra))
 
+from node_support import Node, Upstream  # noqa: E402
 from store_support import BACKENDS, PgDatabase, backend_env, load_settings  # noqa: E402
 
 from tollway.controlplane.store import Store, migrate  # noqa: E402
@@ -60,3 +62,28 @@ def store(backend_settings: Settings) -> Iterator[Store]:
     migrate.upgrade(s.engine)
     yield s
     s.close()
+
+
+@pytest.fixture(scope="module")
+def store_upstream() -> Iterator[Upstream]:
+    up = Upstream("store-up")
+    yield up
+    up.stop()
+
+
+@pytest.fixture
+def store_nodes(tmp_path: Path) -> Iterator[Callable[..., Node]]:
+    """`store_nodes(name="node", start=True, **Node kwargs)`: `tollway start` subprocesses,
+    stopped at teardown."""
+    nodes: list[Node] = []
+
+    def make(name: str = "node", start: bool = True, **kwargs: Any) -> Node:
+        node = Node(tmp_path / f"{name}-{len(nodes)}", **kwargs)
+        nodes.append(node)
+        if start:
+            node.start()
+        return node
+
+    yield make
+    for node in nodes:
+        node.stop()

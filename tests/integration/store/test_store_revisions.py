@@ -71,6 +71,7 @@ def test_if_match_accepts_the_current_hash_and_refuses_a_stale_one(store: Store)
     with pytest.raises(PreconditionFailed):
         store.append(one, if_match=etag("f" * 32))
     rev1, _ = store.append(one, if_match=etag(EMPTY_HASH))
+    assert rev1.number == 1
     two = cfg("b.internal", "/a")
     rev2, created = store.append(two, if_match=f'"nope", {etag(one.hash)}')  # a list
     assert created and rev2.number == 2

@@ -89,6 +89,9 @@ def schema_state(engine: Engine) -> SchemaState:
         return SchemaState([], revs)
     done: set[str] = set()
     for head in current:
+        if head not in revs:
+            raise StoreError(f"the database schema is at migration {head!r}, which this "
+                             "tollway does not know (migrated by a newer version?)")
         done.update(sc.revision for sc in script.iterate_revisions(head, "base"))
     return SchemaState([r for r in revs if r in done], [r for r in revs if r not in done])
 
