@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "node"))
-from node_support import Node  # noqa: E402
+from node_support import Node
 
 DB_KINDS = ["sqlite"]
 

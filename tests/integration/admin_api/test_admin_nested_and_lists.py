@@ -88,9 +88,9 @@ def test_pagination(admin: Admin) -> None:
     for i in range(5):
         admin.post("/consumers", json={"username": f"page-{i}", "tags": ["paging"]})
     seen: list[str] = []
-    url = "/consumers?size=2&tags=paging"
+    url: str | None = "/consumers?size=2&tags=paging"
     pages = 0
-    while url:
+    while url is not None:
         body = admin.get(url).json()
         seen += [c["username"] for c in body["data"]]
         pages += 1

@@ -36,6 +36,11 @@ _FIXED: dict[tuple[str, str], str] = {
     ("/schemas/plugins/{}", "GET"): "A plugin's schema",
     ("/schemas/plugins/validate", "POST"): "Validate a plugin entity without storing it",
     ("/upstreams/{}/targets/all", "GET"): "Every target of an upstream",
+    # revisions.py (the revisioned store's endpoints)
+    ("/config/revisions", "GET"): "Configuration revisions, newest first",
+    ("/config/revisions/{}", "GET"): "One revision: metadata and declarative document",
+    ("/config/revisions/{}/diff/{}", "GET"): "What changes from one revision to another",
+    ("/config/rollback", "POST"): "Make an earlier revision current (a new revision)",
 }
 _VERBS = {"GET": "Get", "PUT": "Create or replace", "PATCH": "Update", "DELETE": "Delete"}
 
@@ -118,11 +123,15 @@ def document(routes: list[Route]) -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     for route in routes:
         methods = sorted(m for m in (route.methods or ()) if m != "HEAD")
-        params = re.findall(r"\{([^}]+)\}", route.path)
-        entity = _entity_for(route.path)
+        # Starlette's `{n:int}` convertors: `{n}` in the document, typed parameters
+        params = [p.partition(":") for p in re.findall(r"\{([^}]+)\}", route.path)]
+        path = re.sub(r"\{([^}:]+):[^}]+\}", r"{\1}", route.path)
+        entity = _entity_for(path)
         for method in methods:
             op: dict[str, Any] = {
-                "summary": known.get((pattern(route.path), method), ""),
+                # a route of another module (revisions) documents itself by its docstring
+                "summary": known.get((pattern(path), method))
+                or (route.endpoint.__doc__ or "").strip().split("\n")[0],
                 "operationId": f"{method.lower()}{re.sub(r'[^A-Za-z0-9]+', '_', route.path)}",
                 "responses": {
                     "200": {"description": "OK", "content": {"application/json": {
@@ -132,9 +141,11 @@ def document(routes: list[Route]) -> dict[str, Any]:
                 },
             }
             if params:
-                op["parameters"] = [{"name": p, "in": "path", "required": True,
-                                     "schema": {"type": "string"}} for p in params]
-            if method == "GET" and route.path.endswith(tuple(f"/{c}" for c in COLLECTIONS)):
+                op["parameters"] = [
+                    {"name": p, "in": "path", "required": True,
+                     "schema": {"type": "integer" if conv == "int" else "string"}}
+                    for p, _, conv in params]
+            if method == "GET" and path.endswith(tuple(f"/{c}" for c in COLLECTIONS)):
                 op.setdefault("parameters", []).extend([
                     {"name": "size", "in": "query", "schema": {"type": "integer"}},
                     {"name": "offset", "in": "query", "schema": {"type": "string"}},
@@ -144,7 +155,7 @@ def document(routes: list[Route]) -> dict[str, Any]:
                 body = (record_schema(ENTITIES[entity].schema) if entity in ENTITIES
                         else {"type": "object"})
                 op["requestBody"] = {"content": {"application/json": {"schema": body}}}
-            paths.setdefault(route.path, {})[method.lower()] = op
+            paths.setdefault(path, {})[method.lower()] = op
     return {
         "openapi": "3.0.3",
         "info": {"title": "tollway Admin API (Kong-compatible)", "version": __version__},
