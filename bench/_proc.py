@@ -12,6 +12,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from email.message import Message
 from pathlib import Path
 
 # CPU layouts. Keys are roles; values are the CPUs a role's processes may run on.
@@ -131,13 +132,23 @@ class ProcessSet:
             self.children.pop().stop()
 
 
-def http_get(url: str, timeout: float = 2.0) -> tuple[int, bytes]:
-    req = urllib.request.Request(url, method="GET")
+def http_get(
+    url: str, timeout: float = 2.0, headers: Mapping[str, str] | None = None
+) -> tuple[int, bytes]:
+    status, _, body = http_get_full(url, timeout, headers)
+    return status, body
+
+
+def http_get_full(
+    url: str, timeout: float = 2.0, headers: Mapping[str, str] | None = None
+) -> tuple[int, Message, bytes]:
+    """GET with request ``headers``; the status, the (case-insensitive) response headers, body."""
+    req = urllib.request.Request(url, method="GET", headers=dict(headers or {}))
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:
-            return int(resp.status), resp.read()
+            return int(resp.status), resp.headers, resp.read()
     except urllib.error.HTTPError as exc:
-        return int(exc.code), exc.read()
+        return int(exc.code), exc.headers, exc.read()
 
 
 def http_post(url: str, body: bytes, timeout: float = 5.0) -> tuple[int, bytes]:
@@ -151,8 +162,13 @@ def http_post(url: str, body: bytes, timeout: float = 5.0) -> tuple[int, bytes]:
         return int(exc.code), exc.read()
 
 
-def wait_http_ok(url: str, child: Managed, timeout_s: float = 30.0) -> None:
-    """Poll ``url`` until it answers 200; fail early if ``child`` died."""
+def wait_http_ok(
+    url: str,
+    child: Managed,
+    timeout_s: float = 30.0,
+    headers: Mapping[str, str] | None = None,
+) -> None:
+    """Poll ``url`` (sending ``headers``) until it answers 200; fail early if ``child`` died."""
     deadline = time.monotonic() + timeout_s
     last = "no answer"
     while time.monotonic() < deadline:
@@ -162,7 +178,7 @@ def wait_http_ok(url: str, child: Managed, timeout_s: float = 30.0) -> None:
                 f"{child.log_tail()}"
             )
         try:
-            status, _ = http_get(url, timeout=1.0)
+            status, _ = http_get(url, timeout=1.0, headers=headers)
             if status == 200:
                 return
             last = f"HTTP {status}"

@@ -9,7 +9,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import _nginx
+from bench import _chain, _nginx
 from bench._proc import Managed, ProcessSet, free_port, wait_http_ok
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -42,10 +42,16 @@ class Upstream:
 
 
 class System:
-    """A proxy under test. ``start`` configures it for ``n_routes`` prefix routes."""
+    """A proxy under test. ``start`` configures it for ``n_routes`` prefix routes.
+
+    ``chain`` (a rate-limiting policy, ``"local"`` or ``"redis"``) asks for the seed's plugin
+    chain (bench/_chain.py); only systems with ``runs_chain`` build it, the others run their
+    plain proxy (the issue's reference is nginx's bare proxy).
+    """
 
     name = "?"
     description = "?"
+    runs_chain = False
 
     def unavailable_reason(self) -> str | None:
         """``None`` when the system can run here, else why not."""
@@ -58,6 +64,7 @@ class System:
         upstream_port: int,
         n_routes: int,
         cpus: set[int] | None,
+        chain: str | None = None,
     ) -> Running:
         raise NotImplementedError
 
@@ -80,6 +87,7 @@ class NginxProxy(System):
         upstream_port: int,
         n_routes: int,
         cpus: set[int] | None,
+        chain: str | None = None,
     ) -> Running:
         prefix = workdir / f"nginx-proxy-{n_routes}"
         port = free_port()
@@ -111,6 +119,7 @@ class AiohttpProxy(System):
         upstream_port: int,
         n_routes: int,
         cpus: set[int] | None,
+        chain: str | None = None,
     ) -> Running:
         port = free_port()
         cmd = [
@@ -165,6 +174,7 @@ class Tollway(System):
         "tollway start, TOLLWAY_WORKERS=1, TOLLWAY_DATABASE=off (declarative file), "
         "TOLLWAY_PROXY_ACCESS_LOG=off"
     )
+    runs_chain = True
 
     def __init__(self) -> None:
         self.exe = find_tollway()
@@ -195,12 +205,19 @@ class Tollway(System):
         upstream_port: int,
         n_routes: int,
         cpus: set[int] | None,
+        chain: str | None = None,
     ) -> Running:
         assert self.exe is not None
-        prefix = workdir / f"tollway-{n_routes}"
+        tag = f"chain-{chain}" if chain else str(n_routes)
+        prefix = workdir / f"tollway-{tag}"
         prefix.mkdir(parents=True, exist_ok=True)
         conf = prefix / "bench.yaml"
-        conf.write_text(tollway_config_yaml(upstream_port, n_routes))
+        probe_headers: dict[str, str] | None = None
+        if chain:
+            conf.write_text(_chain.tollway_chain_yaml(upstream_port, chain))
+            probe_headers = _chain.request_headers(_chain.make_token())
+        else:
+            conf.write_text(tollway_config_yaml(upstream_port, n_routes))
         port, admin = free_port(), free_port()
         env = dict(
             os.environ,
@@ -212,7 +229,7 @@ class Tollway(System):
             TOLLWAY_PREFIX=str(prefix),
         )
         child = procs.start(
-            f"tollway-{n_routes}",
+            f"tollway-{tag}",
             [self.exe, "start", "--config", str(conf)],
             env=env,
             cpus=cpus,
@@ -220,7 +237,7 @@ class Tollway(System):
         )
         wait_http_ok(f"http://127.0.0.1:{admin}/status", child, timeout_s=30)
         base = f"http://127.0.0.1:{port}"
-        wait_http_ok(base + _probe_path(n_routes), child, timeout_s=10)
+        wait_http_ok(base + _probe_path(n_routes), child, timeout_s=10, headers=probe_headers)
         return Running(child, base)
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 import subprocess
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -196,8 +196,13 @@ class WrkParams:
 
 
 def wrk_command(
-    url: str, params: WrkParams, duration_s: int | None = None, script: str | None = None
+    url: str,
+    params: WrkParams,
+    duration_s: int | None = None,
+    script: str | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> list[str]:
+    """The wrk argv; every request carries ``headers`` (one ``-H "Name: value"`` each)."""
     cmd = [
         "wrk",
         f"-t{params.threads}",
@@ -206,6 +211,10 @@ def wrk_command(
         f"--timeout={params.timeout_s}s",
         "--latency",
     ]
+    for name, value in (headers or {}).items():
+        if not name or ":" in name or "\n" in name + value or "\r" in name + value:
+            raise ValueError(f"bad header for wrk -H: {name!r}: {value!r}")
+        cmd += ["-H", f"{name}: {value}"]
     if script:
         cmd += ["-s", script]
     cmd.append(url)
@@ -219,9 +228,10 @@ def run_wrk(
     duration_s: int | None = None,
     script: str | None = None,
     preexec_fn: Callable[[], None] | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> tuple[WrkResult, str]:
     """Run wrk to completion; return the parsed result and the raw report."""
-    cmd = wrk_command(url, params, duration_s, script)
+    cmd = wrk_command(url, params, duration_s, script, headers)
     wall = (duration_s if duration_s is not None else params.duration_s) + 30
     proc = subprocess.run(
         cmd, capture_output=True, text=True, timeout=wall, preexec_fn=preexec_fn, check=False

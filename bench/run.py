@@ -28,8 +28,16 @@ from typing import Any
 if __package__ in (None, ""):  # run as a script: make `bench` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import _nginx
-from bench._proc import PINNINGS, ProcessSet, http_get, http_post, pinner, usable_cpus
+from bench import _chain, _nginx
+from bench._proc import (
+    PINNINGS,
+    ProcessSet,
+    http_get,
+    http_get_full,
+    http_post,
+    pinner,
+    usable_cpus,
+)
 from bench._systems import ALL_SYSTEMS, REPO_ROOT, Running, System, Upstream
 from bench._wrk import UPLOAD_LUA, WrkParams, WrkResult, run_wrk
 
@@ -41,6 +49,9 @@ class Scenario:
     n_routes: int
     path: str
     upload: bool = False
+    # The seed's plugin chain with this rate-limiting policy (bench/_chain.py), on systems
+    # that run it (tollway); wrk sends the chain's request headers to every system.
+    chain: str | None = None
 
 
 SCENARIOS: dict[str, Scenario] = {
@@ -65,6 +76,23 @@ SCENARIOS: dict[str, Scenario] = {
             "1 MiB response body: GET /1mib.bin (1 route `/`), static file on the upstream",
             1,
             _nginx.DOWNLOAD_PATH,
+        ),
+        Scenario(
+            "seed-chain",
+            "the seed's user-service chain on 1 route `/` (tollway: jwt HS256, rate-limiting "
+            "policy local (limits never reached), correlation-id, prometheus, global cors; "
+            "nginx-proxy and aiohttp: plain proxy), GET / with Authorization: Bearer + Origin",
+            1,
+            "/",
+            chain="local",
+        ),
+        Scenario(
+            "seed-chain-redis",
+            "as seed-chain, rate-limiting policy redis (127.0.0.1:6379) "
+            "(nginx-proxy and aiohttp: plain proxy)",
+            1,
+            "/",
+            chain="redis",
         ),
     )
 }
@@ -132,15 +160,36 @@ def machine_info() -> dict[str, Any]:
 # --------------------------------------------------------------------------- checks
 
 
-def smoke_check(base_url: str, scenario: Scenario) -> None:
-    """One request through the proxy before wrk: right status and right body size."""
+def smoke_check(
+    base_url: str,
+    scenario: Scenario,
+    headers: dict[str, str] | None = None,
+    chain: bool = False,
+) -> None:
+    """One request through the proxy before wrk: right status and right body size.
+
+    With ``chain`` (the system runs the seed chain), the response must also carry the chain's
+    headers, and the same request without its token must be refused with 401 (jwt ran).
+    """
     url = base_url + scenario.path
+    if chain:
+        status, resp_headers, body = http_get_full(url, timeout=10, headers=headers)
+        problem = _chain.check_chain_response(status, resp_headers)
+        if problem:
+            raise RuntimeError(f"GET {scenario.path} with the chain's headers: {problem}")
+        if body.decode(errors="replace") != _nginx.JSON_BODY:
+            raise RuntimeError(f"GET {scenario.path}: unexpected body {body[:120]!r}")
+        no_token = {k: v for k, v in (headers or {}).items() if k != "Authorization"}
+        status, _, _ = http_get_full(url, timeout=10, headers=no_token)
+        if status != 401:
+            raise RuntimeError(f"GET {scenario.path} without a token: HTTP {status}, want 401")
+        return
     if scenario.upload:
         status, body = http_post(url, b"a" * _nginx.UPLOAD_SIZE, timeout=10)
         if status != 200 or body.decode(errors="replace") != _nginx.JSON_BODY:
             raise RuntimeError(f"POST {scenario.path} with 1 MiB: HTTP {status} {body[:120]!r}")
         return
-    status, body = http_get(url, timeout=10)
+    status, body = http_get(url, timeout=10, headers=headers)
     if status != 200:
         raise RuntimeError(f"GET {scenario.path}: HTTP {status}")
     if scenario.path == _nginx.DOWNLOAD_PATH:
@@ -198,14 +247,14 @@ def print_summary(
     scenarios: list[Scenario], results: dict[str, dict[str, dict[str, Any]]], systems: list[str]
 ) -> None:
     print("\n== summary (req/s; ratio to nginx-proxy in brackets)")
-    head = f"  {'scenario':<14}" + "".join(f" {n:>22}" for n in systems)
+    head = f"  {'scenario':<17}" + "".join(f" {n:>22}" for n in systems)
     if "tollway" in systems and "aiohttp" in systems:
         head += f" {'tollway/aiohttp':>16}"
     print(head)
     for sc in scenarios:
         cells = results.get(sc.name, {})
         ref = rps_of(cells.get(REFERENCE, {}))
-        row = f"  {sc.name:<14}"
+        row = f"  {sc.name:<17}"
         for name in systems:
             rps = rps_of(cells.get(name, {}))
             text = "-" if rps is None else f"{rps:,.0f} ({fmt_ratio(rps, ref)})"
@@ -214,6 +263,20 @@ def print_summary(
             t, a = rps_of(cells.get("tollway", {})), rps_of(cells.get("aiohttp", {}))
             row += f" {fmt_ratio(t, a):>16}"
         print(row)
+    if any(sc.chain for sc in scenarios):
+        print_issue_ratios(_chain.issue_ratios(results))
+
+
+def print_issue_ratios(ratios: list[dict[str, Any]]) -> None:
+    """Issue #3's targets: tollway req/s ratios across scenarios."""
+    print("\n== issue #3 targets (req/s ratios)")
+    for r in ratios:
+        what = f"{r['label']} ({r['numerator']} / {r['denominator']})"
+        if r["ratio"] is None:
+            print(f"  {what:<76} {'-':>6}  target >= {r['minimum']:.2f}  (needs {r['missing']})")
+            continue
+        verdict = "met" if r["met"] else "MISSED"
+        print(f"  {what:<76} {r['ratio']:>5.2f}x  target >= {r['minimum']:.2f}  {verdict}")
 
 
 # --------------------------------------------------------------------------- running
@@ -227,14 +290,24 @@ def measure(
     script: str | None,
     wrk_cpus: set[int] | None,
     repeat: int = 1,
+    headers: dict[str, str] | None = None,
 ) -> tuple[WrkResult, str, list[float]]:
     """Warm up once, then run wrk ``repeat`` times; keep the run with the median req/s."""
     url = running.base_url + scenario.path
     if warmup_s > 0:
-        run_wrk(url, params, duration_s=warmup_s, script=script, preexec_fn=pinner(wrk_cpus))
+        run_wrk(
+            url,
+            params,
+            duration_s=warmup_s,
+            script=script,
+            preexec_fn=pinner(wrk_cpus),
+            headers=headers,
+        )
     runs: list[tuple[WrkResult, str]] = []
     for _ in range(max(1, repeat)):
-        runs.append(run_wrk(url, params, script=script, preexec_fn=pinner(wrk_cpus)))
+        runs.append(
+            run_wrk(url, params, script=script, preexec_fn=pinner(wrk_cpus), headers=headers)
+        )
         if not running.child.alive():
             raise RuntimeError(
                 f"{running.child.name} died during the run:\n{running.child.log_tail()}"
@@ -255,15 +328,17 @@ def run_cell(
     script: str | None,
     layout: dict[str, set[int]],
     repeat: int = 1,
+    headers: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     mark = len(procs.children)
+    chain = scenario.chain if system.runs_chain else None
     try:
         running = system.start(
-            procs, workdir, upstream.port, scenario.n_routes, layout.get("sut")
+            procs, workdir, upstream.port, scenario.n_routes, layout.get("sut"), chain=chain
         )
-        smoke_check(running.base_url, scenario)
+        smoke_check(running.base_url, scenario, headers, chain=chain is not None)
         result, raw, all_rps = measure(
-            running, scenario, params, warmup_s, script, layout.get("wrk"), repeat
+            running, scenario, params, warmup_s, script, layout.get("wrk"), repeat, headers
         )
         cell: dict[str, Any] = {
             "status": "ok",
@@ -329,6 +404,25 @@ def _layout(name: str) -> dict[str, set[int]]:
     return layout
 
 
+def chain_setup(scenario: Scenario) -> tuple[dict[str, str] | None, str | None]:
+    """wrk's request headers for a chain scenario, and why the chain cannot run here (or None).
+
+    Checked just before the scenario: the token needs PyJWT; the redis policy needs Redis
+    answering on 127.0.0.1:6379 (else tollway's cell is `unavailable`, the others still run).
+    """
+    if not scenario.chain:
+        return None, None
+    try:
+        headers = _chain.request_headers(_chain.make_token())
+    except ImportError:
+        return None, "PyJWT is not installed (pip install -e '.[dev]'): no token for the jwt plugin"
+    if scenario.chain == "redis":
+        reason = _chain.redis_unavailable_reason()
+        if reason:
+            return headers, reason
+    return headers, None
+
+
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
@@ -371,8 +465,9 @@ def main(argv: list[str] | None = None) -> int:
         for sc_name in scenario_names:
             scenario = SCENARIOS[sc_name]
             cells: dict[str, dict[str, Any]] = {}
+            headers, chain_reason = chain_setup(scenario)
             for name, system in systems.items():
-                reason = unavailable[name]
+                reason = unavailable[name] or (chain_reason if system.runs_chain else None)
                 if reason:
                     cells[name] = {"status": "unavailable", "reason": reason}
                     continue
@@ -388,6 +483,7 @@ def main(argv: list[str] | None = None) -> int:
                     str(script) if scenario.upload else None,
                     layout,
                     args.repeat,
+                    headers,
                 )
                 if cells[name].get("warning"):
                     print(f"bench:   warning: {cells[name]['warning']}")
@@ -420,6 +516,7 @@ def main(argv: list[str] | None = None) -> int:
             "systems": {n: s.description for n, s in systems.items()},
             "scenarios": {n: SCENARIOS[n].title for n in scenario_names},
             "results": results,
+            "issue_3_ratios": _chain.issue_ratios(results),
             "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
         Path(args.json).write_text(json.dumps(doc, indent=2) + "\n")

@@ -145,3 +145,23 @@ def test_rejects_output_without_latency_distribution() -> None:
         wrk.parse_wrk_output(text)
     with pytest.raises(wrk.WrkParseError):
         wrk.parse_wrk_output("unable to connect to 127.0.0.1:1 Connection refused\n")
+
+
+def test_wrk_command_sends_headers_before_script_and_url() -> None:
+    params = wrk.WrkParams(threads=1, connections=50, duration_s=3)
+    cmd = wrk.wrk_command(
+        "http://127.0.0.1:1/",
+        params,
+        script="up.lua",
+        headers={"Authorization": "Bearer a.b.c", "Origin": "http://localhost:3000"},
+    )
+    assert cmd[-1] == "http://127.0.0.1:1/"
+    assert cmd[-3:-1] == ["-s", "up.lua"]
+    h = [cmd[i + 1] for i, arg in enumerate(cmd) if arg == "-H"]
+    assert h == ["Authorization: Bearer a.b.c", "Origin: http://localhost:3000"]
+
+
+@pytest.mark.parametrize("name,value", [("Bad:Name", "v"), ("X", "a\r\nb"), ("", "v")])
+def test_wrk_command_rejects_unsendable_headers(name: str, value: str) -> None:
+    with pytest.raises(ValueError):
+        wrk.wrk_command("http://127.0.0.1:1/", wrk.WrkParams(), headers={name: value})
