@@ -176,7 +176,9 @@ def _token(revision: int) -> str:
 
 def _offset(token: str) -> int:
     try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        # validate=True: a token with characters outside the alphabet is refused, not
+        # silently stripped
+        raw = base64.b64decode(token + "=" * (-len(token) % 4), altchars=b"-_", validate=True)
     except (binascii.Error, ValueError):
         raise coded(7, f"'{token}' is not a valid offset: bad base64 encoding") from None
     try:
