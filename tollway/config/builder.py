@@ -141,7 +141,8 @@ class Builder:
     def _find_service(self, name: str) -> dict[str, Any]:
         for service in self.doc["services"]:
             if service.get("name") == name:
-                return service  # type: ignore[no-any-return]
+                found: dict[str, Any] = service
+                return found
         raise KeyError(f"no service named {name!r}; add_service it first")
 
     # -- results ------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "node"))
-from node_support import TOLLWAY_CMD, Node  # noqa: E402
+from node_support import TOLLWAY_CMD, Node
 
 DB_KINDS = ["sqlite", "postgres"]
 PG_USER = "postgres"

@@ -11,7 +11,6 @@ import click
 COMMANDS: list[tuple[str, str]] = [
     ("start", "root"),
     ("mock", "root"),
-    ("migrations", "root"),
     ("validate", "config"),
     ("diff", "config"),
     ("sync", "config"),
@@ -27,6 +26,9 @@ COMMANDS: list[tuple[str, str]] = [
     ("file_add_tags", "file"),
     ("file_remove_tags", "file"),
     ("file_list_tags", "file"),
+    ("route", "root"),
+    ("smoke", "root"),
+    ("jwt", "root"),
 ]
 
 
