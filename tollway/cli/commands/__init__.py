@@ -11,6 +11,7 @@ import click
 COMMANDS: list[tuple[str, str]] = [
     ("start", "root"),
     ("mock", "root"),
+    ("migrations", "root"),
     ("validate", "config"),
     ("diff", "config"),
     ("sync", "config"),
