@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("tollway.admin")
 
 DEFAULT_SIZE, MAX_SIZE = 100, 1000  # Kong's page sizes
+MAX_REVISION = 2**31 - 1  # the revision column is a 32-bit INTEGER on PostgreSQL
 NO_DATABASE = ("revisions need a database: this node runs with database=off (DB-less) and "
                "keeps no history")
 
@@ -48,7 +49,8 @@ def routes(node: Supervisor) -> list[BaseRoute]:
         return node.store
 
     async def load(n: int) -> Revision:
-        rev = await asyncio.to_thread(store().get, n)
+        # beyond the INTEGER column no revision can exist (and the drivers would overflow)
+        rev = await asyncio.to_thread(store().get, n) if 1 <= n <= MAX_REVISION else None
         if rev is None:
             raise AdminError(404, f"revision {n} not found")
         return rev
