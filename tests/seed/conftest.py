@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "integration" / "node"))
 
 from node_support import Node  # noqa: E402
+from seed_stack_support import flush_rate_limit_keys  # noqa: E402
 
 # Upstream mocks on their own loopback addresses, port 1080 as in the seed's compose file.
 MOCKS = {"user-service": "127.0.1.2", "order-service": "127.0.1.3"}
@@ -47,20 +48,6 @@ def _wait_port(host: str, port: int, proc: subprocess.Popen[bytes]) -> None:
     raise RuntimeError(f"mock on {host}:{port} did not listen")
 
 
-def _flush_rate_limit_keys() -> None:
-    # Counters from an earlier run in the same minute must not turn the first test's 200/401
-    # into a 429. Without a reachable Redis the seed config falls back to local counters.
-    try:
-        import redis
-
-        client = redis.Redis(host="127.0.0.1", port=6379, socket_timeout=1)
-        keys = list(client.scan_iter("ratelimit:*"))
-        if keys:
-            client.delete(*keys)
-    except Exception:
-        pass
-
-
 @pytest.fixture(scope="session")
 def seed_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
     work = tmp_path_factory.mktemp("seed")
@@ -77,7 +64,7 @@ def seed_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
                      f"{ip}:1080"], stdout=subprocess.DEVNULL, stderr=log)
             mocks.append(proc)
             _wait_port(ip, 1080, proc)
-        _flush_rate_limit_keys()
+        flush_rate_limit_keys()
         node = Node(work / "node", env={"TOLLWAY_DNS_HOSTSFILE": str(hosts)},
                     args=["--config", str(ROOT / "examples" / "gateway.yaml"),
                           "--config", str(ROOT / "examples" / "consumers.yaml")])
