@@ -3,8 +3,9 @@ with deploy/prometheus/alerts.yml loaded. Every query of the Grafana dashboard, 
 expression and the prometheus-adapter rule must return data carrying the labels their panels,
 legends and annotations use.
 
-Queries on metrics tollway does not export yet (circuit breaker, target health, datastore,
-rate-limit store) are skipped one by one with the metric and the issue named."""
+Queries on metrics tollway does not export yet (circuit breaker, target health, datastore)
+are skipped one by one with the metric and the issue named. The rate-limit store gauge is
+exported: one route counts on the real Redis, one on a Redis port nothing listens on."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
+import redis
 import yaml
 from deploy_support import DEPLOY, require_tools
 from node_support import Node, Upstream, free_port, wait_until
@@ -29,9 +31,8 @@ ADAPTER = DEPLOY / "prometheus-adapter" / "config.yaml"
 NOT_YET = {
     "gateway_circuit_breaker_state": "circuit breaker, issue #4",
     "gateway_upstream_target_health": "upstream health checks, issue #4",
+    # being added by the cluster engineer (a reachability probe of the config database)
     "gateway_datastore_reachable": "a datastore reachability gauge (see docs/runbooks)",
-    "gateway_rate_limit_store_degraded": "a rate-limiting Redis fallback gauge "
-                                          "(see docs/runbooks)",
 }
 GRAFANA_VARS = {"$__rate_interval": "15s", "$job": "tollway", "${job}": "tollway"}
 LEGEND_LABEL = re.compile(r"\{\{\s*\$?(?:labels\.)?([a-z_]+)\s*\}\}")
@@ -85,6 +86,7 @@ class Prometheus:
         workdir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.dead_redis = 0
         config = {
             "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
             "rule_files": [str(ALERTS)],
@@ -119,6 +121,7 @@ def scraped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prometheus]:
     require_tools("prometheus")
     work = tmp_path_factory.mktemp("prometheus-live")
     upstream = Upstream("live")
+    dead_redis = free_port()  # nothing listens: fault-tolerant fallback, gauge 1
     config = {
         "_format_version": "3.0",
         "plugins": [{"name": "prometheus"}],
@@ -129,6 +132,17 @@ def scraped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prometheus]:
              "routes": [{"name": "limited-route", "paths": ["/limited"]}],
              "plugins": [{"name": "rate-limiting",
                           "config": {"second": 2, "policy": "local"}}]},
+            {"name": "redis-limited", "url": upstream.url,
+             "routes": [{"name": "redis-route", "paths": ["/redis"]}],
+             "plugins": [{"name": "rate-limiting",
+                          "config": {"minute": 1000, "policy": "redis",
+                                     "redis_host": "127.0.0.1", "redis_port": 6379}}]},
+            {"name": "redis-down", "url": upstream.url,
+             "routes": [{"name": "redis-down-route", "paths": ["/redis-down"]}],
+             "plugins": [{"name": "rate-limiting",
+                          "config": {"minute": 1000, "policy": "redis",
+                                     "redis_host": "127.0.0.1", "redis_port": dead_redis,
+                                     "redis_timeout": 200}}]},
             # nothing listens on port 1: 502s for the error-rate queries
             {"name": "broken", "url": "http://127.0.0.1:1",
              "routes": [{"name": "broken-route", "paths": ["/broken"]}]},
@@ -139,11 +153,13 @@ def scraped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prometheus]:
                 env={"TOLLWAY_DATABASE": "off",
                      "TOLLWAY_STATUS_LISTEN": f"127.0.0.1:{status_port}"}).start()
     prom = Prometheus(work / "prometheus", f"127.0.0.1:{status_port}")
+    prom.dead_redis = dead_redis
     try:
         with httpx.Client(base_url=node.proxy_url, timeout=5) as client:
             deadline = time.monotonic() + 8
             while time.monotonic() < deadline:
-                for path in ("/users", "/users", "/limited", "/broken"):
+                for path in ("/users", "/users", "/limited", "/broken", "/redis",
+                             "/redis-down"):
                     client.get(path)
                 time.sleep(0.02)
         # two more scrapes after the last request, so rate() has the whole run
@@ -186,3 +202,18 @@ def test_traffic_shows_in_the_breakdowns(scraped: Prometheus) -> None:
     assert {"200", "429", "502"} <= by_status
     limited = scraped.query('sum by (route) (gateway_rate_limit_exceeded_total)')
     assert [r["metric"]["route"] for r in limited] == ["limited-route"]
+
+
+def test_rate_limit_store_degraded_marks_only_the_unreachable_redis(
+        scraped: Prometheus) -> None:
+    """The Redis that refuses connections is degraded (1, counting locally); the real one,
+    when this machine's Redis answers, is 0."""
+    series = {r["metric"]["port"]: r["value"][1] for r in
+              scraped.query('gateway_rate_limit_store_degraded{job="tollway"}')}
+    assert series.get(str(scraped.dead_redis)) == "1", series
+    try:
+        redis_up = redis.Redis(port=6379, socket_timeout=2).ping()
+    except redis.RedisError:
+        redis_up = False
+    if redis_up:
+        assert series.get("6379") == "0", series

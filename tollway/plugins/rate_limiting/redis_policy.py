@@ -2,7 +2,11 @@
 hit, usage = result - 1, as Kong's script does per window), a pool per connection settings
 kept in the worker, and DECISIONS #4: while Redis is unreachable a fault-tolerant plugin
 keeps counting in the node-local table, logs once per outage and retries Redis at most once
-a second. `sync_rate > 0` batches increments (Kong's per-worker cache plus deltas)."""
+a second. `sync_rate > 0` batches increments (Kong's per-worker cache plus deltas).
+
+Each backend reports `gateway_rate_limit_store_degraded{host,port}` in the worker's metric
+registry: 1 from a failure until the next success, 0 otherwise (merged with `max`, so one
+worker in an outage marks the node degraded; the RateLimitStoreDegraded alert reads it)."""
 
 from __future__ import annotations
 
@@ -10,6 +14,8 @@ import asyncio
 import logging
 import time
 from typing import Any
+
+from tollway import metrics
 
 log = logging.getLogger("tollway.plugins.rate-limiting")
 
@@ -26,15 +32,27 @@ return out
 """
 RETRY_AFTER = 1.0  # seconds between attempts to reach a Redis that failed
 POOL_SIZE = 100
+DEGRADED = "gateway_rate_limit_store_degraded"
+
+
+def degraded_gauge(registry: metrics.Registry) -> metrics.Gauge:
+    return registry.gauge(DEGRADED, "1 while rate limiting cannot reach this Redis and counts "
+                          "on node-local counters, else 0", ("host", "port"), aggregate="max")
 
 
 class Backend:
     """One Redis server (host, port, database, credentials, TLS): its client, the script,
     and its outage state. Lives in `ctx.worker`, created lazily by the first request."""
 
-    def __init__(self, conf: dict[str, Any], host: str) -> None:
+    def __init__(self, conf: dict[str, Any], host: str,
+                 registry: metrics.Registry | None = None) -> None:
         self.conf = conf
         self.host = host
+        # Set to 0 at once: the series exists (and the alert can be evaluated) before any
+        # failure, not only after the first outage.
+        self.degraded = degraded_gauge(registry or metrics.Registry())
+        self.labels = (host, str(conf["port"]))
+        self.degraded.set(self.labels, 0)
         self.client: Any = None
         self.script: Any = None
         self.down_until = 0.0
@@ -79,6 +97,7 @@ class Backend:
 
     def failed(self, exc: BaseException) -> None:
         self.down_until = time.monotonic() + RETRY_AFTER
+        self.degraded.set(self.labels, 1)
         if not self.outage:
             self.outage = True
             log.error("rate-limiting: failed to get usage: %s (redis %s:%s); limits are "
@@ -88,6 +107,7 @@ class Backend:
     def succeeded(self) -> None:
         if self.outage:
             self.outage = False
+            self.degraded.set(self.labels, 0)
             log.warning("rate-limiting: redis %s:%s is back; counting there again",
                         self.host, self.conf["port"])
 
@@ -178,5 +198,5 @@ def backend_for(worker: dict[str, Any], conf: dict[str, Any], host: str) -> Back
     pools: dict[Any, Backend] = worker.setdefault("rate-limiting:redis", {})
     b = pools.get(key)
     if b is None:
-        b = pools[key] = Backend(conf, host)
+        b = pools[key] = Backend(conf, host, metrics.for_worker(worker))
     return b
