@@ -42,6 +42,25 @@ log = logging.getLogger("tollway.plugins")
 JSON_CTYPE = b"application/json; charset=utf-8"
 CONSUMER_HEADERS = (b"x-consumer-id", b"x-consumer-custom-id", b"x-consumer-username",
                     b"x-credential-identifier", b"x-anonymous-consumer")
+CLEARED_CONSUMER_HEADERS = {h: (h, []) for h in CONSUMER_HEADERS}
+_CONSUMER_VALUES: dict[int, tuple[dict[str, Any], tuple[list[bytes], list[bytes],
+                                                          list[bytes]]]] = {}
+
+
+def consumer_header_values(consumer: dict[str, Any]) -> tuple[list[bytes], list[bytes],
+                                                                list[bytes]]:
+    """The encoded X-Consumer-* values of a consumer, computed once per consumer dict
+    (consumers are immutable parts of a snapshot). Callers must not mutate the lists."""
+    hit = _CONSUMER_VALUES.get(id(consumer))
+    if hit is not None and hit[0] is consumer:
+        return hit[1]
+    values = ([_b(consumer["id"])],
+              [_b(consumer["custom_id"])] if consumer.get("custom_id") else [],
+              [_b(consumer["username"])] if consumer.get("username") else [])
+    if len(_CONSUMER_VALUES) > 100_000:
+        _CONSUMER_VALUES.clear()
+    _CONSUMER_VALUES[id(consumer)] = (consumer, values)
+    return values
 
 
 def _b(value: str | bytes) -> bytes:
@@ -74,8 +93,9 @@ class PluginAPI:
     consumer: dict[str, Any] | None = None
     credential: dict[str, Any] | None = None
     req_overlay: dict[bytes, tuple[bytes, list[bytes]]] | None = None
-    # (name, value, replace): replace=True is set_response_header, False add_response_header
-    resp_extra: list[tuple[bytes, bytes, bool]] | None = None
+    # (name, value, replace, lower-case name): replace=True is set_response_header (it
+    # replaces the upstream's values of that header), False add_response_header
+    resp_extra: list[tuple[bytes, bytes, bool, bytes]] | None = None
     path_override: bytes | None = None
     query_override: bytes | None = None
     _ctx: dict[str, Any] | None = None
@@ -220,17 +240,22 @@ class PluginAPI:
     # -- the response -----------------------------------------------------------------------
     def set_response_header(self, name: str | bytes, value: str | bytes) -> None:
         n = _b(name)
+        lname = n.lower()
         extra = self.resp_extra
         if extra is None:
-            self.resp_extra = extra = []
-        else:
-            extra[:] = [e for e in extra if e[0].lower() != n.lower()]
-        extra.append((n, _b(value), True))
+            self.resp_extra = [(n, _b(value), True, lname)]
+            return
+        for e in extra:
+            if e[3] == lname:  # rare: the same header set twice by plugins
+                extra[:] = [e for e in extra if e[3] != lname]
+                break
+        extra.append((n, _b(value), True, lname))
 
     def add_response_header(self, name: str | bytes, value: str | bytes) -> None:
+        n = _b(name)
         if self.resp_extra is None:
             self.resp_extra = []
-        self.resp_extra.append((_b(name), _b(value), False))
+        self.resp_extra.append((n, _b(value), False, n.lower()))
 
     def exit(self, status: int, body: Any = None,
              headers: dict[str, Any] | None = None) -> None:
@@ -281,18 +306,22 @@ class PluginAPI:
         spoof them (§3.0)."""
         self.consumer = consumer
         self.credential = credential
-        for h in CONSUMER_HEADERS:
-            self.clear_header(h)
+        # Written straight into the overlay (this runs on every authenticated request):
+        # every consumer header is cleared, then the ones that apply are set.
+        ov = self._overlay()
+        ov.update(CLEARED_CONSUMER_HEADERS)
         if consumer is not None:
-            self.set_header(b"X-Consumer-ID", consumer["id"])
-            if consumer.get("custom_id"):
-                self.set_header(b"X-Consumer-Custom-ID", consumer["custom_id"])
-            if consumer.get("username"):
-                self.set_header(b"X-Consumer-Username", consumer["username"])
+            values = consumer_header_values(consumer)
+            ov[b"x-consumer-id"] = (b"X-Consumer-ID", values[0])
+            if values[1]:
+                ov[b"x-consumer-custom-id"] = (b"X-Consumer-Custom-ID", values[1])
+            if values[2]:
+                ov[b"x-consumer-username"] = (b"X-Consumer-Username", values[2])
         if anonymous:
-            self.set_header(b"X-Anonymous-Consumer", b"true")
+            ov[b"x-anonymous-consumer"] = (b"X-Anonymous-Consumer", [b"true"])
         elif identifier:
-            self.set_header(b"X-Credential-Identifier", identifier)
+            ov[b"x-credential-identifier"] = (b"X-Credential-Identifier", [_b(identifier)])
+        self._hmap = None
 
     @property
     def consumer_id(self) -> str | None:

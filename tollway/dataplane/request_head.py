@@ -139,13 +139,18 @@ class RequestHead:
         fwd = self.fwd
         overlay = self.req_overlay
         if overlay:
-            # Plugins changed request headers: drop the client's values they replace.
-            fwd = [line for line in fwd if line.split(b":", 1)[0].lower() not in overlay]
+            # Plugins changed request headers: drop the client's values they replace —
+            # usually there are none (X-Consumer-* and the like), so look before filtering.
+            for name, _ in self.headers:
+                if name.lower() in overlay:
+                    fwd = [line for line in fwd
+                           if line.split(b":", 1)[0].lower() not in overlay]
+                    break
             for lname, (name, values) in overlay.items():
                 if lname == b"host":
                     host = values[0] if values else host
                     continue
-                fwd += [name + b": " + v + b"\r\n" for v in values]
+                fwd = fwd + [name + b": " + v + b"\r\n" for v in values]  # not +=: self.fwd
         parts = [self.method, b" ", uri, b" HTTP/1.1\r\nHost: ", host, b"\r\n"]
         parts += fwd
         fw = self.forwarded

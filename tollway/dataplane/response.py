@@ -69,7 +69,7 @@ class ResponseWriter:
     req_overlay: dict[bytes, tuple[bytes, list[bytes]]] | None
     chain: Chain
 
-    resp_extra: list[tuple[bytes, bytes, bool]] | None
+    resp_extra: list[tuple[bytes, bytes, bool, bytes]] | None
     client_method: bytes | None
 
     if TYPE_CHECKING:
@@ -203,12 +203,19 @@ class ResponseWriter:
         self.reply(status, body, ctype, extra=extra)
 
     def apply_response_headers(self, hl: HeaderList) -> None:
-        """Headers plugins set during access, then the response-phase plugins."""
-        for name, value, replace in self.resp_extra or ():
-            if replace:
-                hl.set(name, value)
-            else:
-                hl.add(name, value)
+        """Headers plugins set during access, then the response-phase plugins.
+
+        One pass, not one list rebuild per header: set_response_header already dropped
+        earlier plugin values of the same name, so dropping the upstream's values of every
+        replaced name and appending the plugin headers in order gives the same result."""
+        extra = self.resp_extra
+        if extra:
+            replaced = {e[3] for e in extra if e[2]}
+            items = hl.items
+            if replaced:
+                items = [(n, v) for n, v in items if n.lower() not in replaced]
+            items.extend((e[0], e[1]) for e in extra)
+            hl.items = items
         if self.chain.response:
             self.run_response(hl)
 
@@ -276,7 +283,7 @@ class ResponseWriter:
         extra = self.resp_extra
         if extra:
             given = {n.lower() for n, _ in items}
-            self.resp_extra = [e for e in extra if e[0].lower() not in given]
+            self.resp_extra = [e for e in extra if e[3] not in given]
         if self.chain.response or self.resp_extra:
             hl = HeaderList(items)
             self.apply_response_headers(hl)
