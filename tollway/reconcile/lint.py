@@ -61,11 +61,11 @@ def _hosts_covered(a: Matcher, b: Matcher) -> bool:
                 or _wild_ok(a, host, port, any_port=False)):
             return False
     # a wildcard host of B is covered only by the same (or a port-free) wildcard of A
-    for suffix, port in b.host_suffix:
-        if not any(s == suffix and p in (None, port) for s, p in a.host_suffix):
+    for suffix, wport in b.host_suffix:
+        if not any(s == suffix and p in (None, wport) for s, p in a.host_suffix):
             return False
-    for prefix, port in b.host_prefix:
-        if not any(s == prefix and p in (None, port) for s, p in a.host_prefix):
+    for prefix, wport in b.host_prefix:
+        if not any(s == prefix and p in (None, wport) for s, p in a.host_prefix):
             return False
     return True
 
