@@ -27,6 +27,7 @@ COMMANDS: list[tuple[str, str]] = [
     ("file_add_tags", "file"),
     ("file_remove_tags", "file"),
     ("file_list_tags", "file"),
+    ("file_openapi2tollway", "file"),
     ("route", "root"),
     ("smoke", "root"),
     ("jwt", "root"),
