@@ -16,6 +16,7 @@ assumed to overlap only partly, so the lint has no false positives, only misses.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -42,10 +43,6 @@ class RouteWarning:
 
 def _label(m: Matcher) -> str:
     return str(m.route.get("name") or m.route.get("id"))
-
-
-def _matcher_paths(m: Matcher) -> tuple[str, ...]:
-    return m.prefixes + tuple("~" + r.pattern for r in m.regexes)
 
 
 def _hosts_covered(a: Matcher, b: Matcher) -> bool:
@@ -95,18 +92,23 @@ def _headers_covered(a: Matcher, b: Matcher) -> bool:
     return True
 
 
-def _path_covered(a: Matcher, path: str) -> bool:
-    """Does A's path condition hold for every request path B's ``path`` matches?"""
+def _prefix_covered(a: Matcher, path: str) -> bool:
+    """Does A's path condition hold for every request path the prefix ``path`` matches?"""
     if not a.prefixes and not a.regexes:
         return True
-    if path.startswith("~"):
-        if any(r.pattern == path[1:] for r in a.regexes):
-            return True
-        # Kong anchors regex paths at the start: every match begins with the literal prefix
-        source = path[1:]
-        literal = regex_literal_prefix(source[1:] if source.startswith("^") else source)
-        return bool(literal) and any(literal.startswith(p) for p in a.prefixes)
     return any(path.startswith(p) for p in a.prefixes)
+
+
+def _regex_covered(a: Matcher, pattern: re.Pattern[str]) -> bool:
+    """... for every path the (compiled, start-anchored) regex ``pattern`` matches?"""
+    if not a.prefixes and not a.regexes:
+        return True
+    if any(r.pattern == pattern.pattern and r.flags == pattern.flags for r in a.regexes):
+        return True
+    # every match of a start-anchored regex begins with its literal prefix
+    source = pattern.pattern
+    literal = regex_literal_prefix(source[1:]) if source.startswith("^") else ""
+    return bool(literal) and any(literal.startswith(p) for p in a.prefixes)
 
 
 def _covers(a: Matcher, b: Matcher) -> bool:
@@ -116,10 +118,10 @@ def _covers(a: Matcher, b: Matcher) -> bool:
         return False
     if not _hosts_covered(a, b) or not _headers_covered(a, b):
         return False
-    paths = _matcher_paths(b)
-    if not paths:
+    if not b.prefixes and not b.regexes:
         return not a.prefixes and not a.regexes
-    return all(_path_covered(a, p) for p in _source_paths(b))
+    return (all(_prefix_covered(a, p) for p in b.prefixes)
+            and all(_regex_covered(a, r) for r in b.regexes))
 
 
 def _source_paths(m: Matcher) -> Iterable[str]:
