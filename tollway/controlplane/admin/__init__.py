@@ -68,6 +68,8 @@ def admin_routes(node_: Supervisor) -> list[BaseRoute]:
     # live in tollway/controlplane/admin/revisions.py, which exposes
     # `routes(node) -> list[Route]`; they are mounted here as soon as that module exists.
     routes += _optional_routes("revisions", node_)
+    routes += _optional_routes("circuit_breaker", node_)
+    routes += _optional_routes("canary", node_)
     routes += entities.routes(node_)  # last: its `/{collection}/{key}` patterns are broad
     return routes
 
