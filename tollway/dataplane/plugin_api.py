@@ -403,3 +403,13 @@ class PluginAPI:
                 inst.log(self)  # type: ignore[attr-defined]
             except Exception:
                 log.exception("plugin %s failed in the log phase", inst.name)
+
+    # -- load balancing (kong.service.set_upstream) -----------------------------------------
+    def set_upstream(self, name: str) -> None:
+        """Balance this request over the upstream `name` instead of the service's own host
+        (access phase; canary / circuit-breaker plugins). Raises ValueError, with Kong's
+        message, when the config has no such upstream."""
+        bal = self.snapshot.balancers.get(name)  # type: ignore[attr-defined]
+        if bal is None:
+            raise ValueError(f"could not find an Upstream named '{name}'")
+        self.balancer = bal

@@ -28,16 +28,20 @@ from tollway.dataplane.http import (
 from tollway.dataplane.plugin_api import PluginAPI
 from tollway.dataplane.request_head import H_XFPROTO, RequestHead
 from tollway.dataplane.response import ResponseWriter
+from tollway.dataplane.upstream import health
 from tollway.dataplane.upstream.connection import Failure, UpstreamConnection
 
 if TYPE_CHECKING:
     from tollway.dataplane.protocol import DownstreamProtocol
     from tollway.dataplane.snapshot import ServiceSpec, Snapshot
+    from tollway.dataplane.upstream.balancer import Balancer, Peer
+    from tollway.dataplane.upstream.pool import Origin
 
 log = logging.getLogger("tollway.proxy")
 
 REPLAY_LIMIT = 1 << 20  # request bodies up to 1 MiB are kept so a retry can re-send them
 BODY_HIGH_WATER = 1 << 18  # buffered request body before reading from the client pauses
+NO_PEER = "failure to get a peer from the ring-balancer"
 
 class Exchange(RequestHead, ResponseWriter, PluginAPI):
     # No __slots__: most fields keep their class-level default for most requests, and an
@@ -72,6 +76,11 @@ class Exchange(RequestHead, ResponseWriter, PluginAPI):
     fail_reason = ""  # why the exchange failed, for the access log
     continue_sent = False
     upstream_addr = ""
+    # Load balancing (upstream/balancer.py): the service's upstream, or one a plugin chose
+    # with req.set_upstream; the address of the current try; the addresses tried before.
+    balancer: Balancer | None = None
+    peer: Peer | None = None
+    tried: list[Peer] | None = None
     tunnel = False
     head_sent = False
     raw_path = b"/"
@@ -190,6 +199,8 @@ class Exchange(RequestHead, ResponseWriter, PluginAPI):
             return
         svc = self.snapshot.services[m.service["id"]]
         self.service = svc
+        if self.balancer is None:
+            self.balancer = svc.balancer
         self.tries_left = svc.retries + 1
         self.head = self._build_head(m, svc, self.raw_path, self.qpos)
         self.dispatch()
@@ -326,7 +337,18 @@ class Exchange(RequestHead, ResponseWriter, PluginAPI):
         assert svc is not None
         self.tries += 1
         self.tries_left -= 1
-        origin = svc.origin
+        bal = self.balancer
+        if bal is not None:
+            peer = bal.pick(self, self.tried)
+            if peer is None:
+                self.fail_reason = f"{NO_PEER}: upstream {bal.name}: {bal.why_none()}"
+                log.error("%s", self.fail_reason)
+                self.reply_error(503, NO_PEER)
+                return
+            self.peer = peer
+            origin: Origin | None = peer.origin
+        else:
+            origin = svc.origin
         if origin is not None:
             conn = self.state.pool.acquire(origin)
             if conn is not None:
@@ -339,7 +361,8 @@ class Exchange(RequestHead, ResponseWriter, PluginAPI):
 
     async def _connect(self, svc: ServiceSpec) -> None:
         st = self.state
-        origin = svc.origin
+        peer = self.peer
+        origin = peer.origin if peer is not None else svc.origin
         if origin is None:
             try:
                 origin = await st.resolver.resolve(svc.host, svc.port, svc.sni)
@@ -363,15 +386,21 @@ class Exchange(RequestHead, ResponseWriter, PluginAPI):
                     ssl=svc.ssl_context if sni else None, server_hostname=sni),
                 svc.connect_timeout)
         except TimeoutError:
+            if peer is not None:
+                peer.failed(health.TIMEOUT)
             self.on_upstream_error(Failure.CONNECT_TIMEOUT, False)
             return
         except (OSError, ssl.SSLError):
+            if peer is not None:
+                peer.failed(health.TCP_FAILURE)
             self.on_upstream_error(Failure.CONNECT, False)
             return
         sock = conn.transport.get_extra_info("socket") if conn.transport else None
         if sock is not None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if self.done:
+            if peer is not None:
+                peer.release()
             st.pool.release(conn)
             return
         self._attach(conn)
@@ -382,6 +411,9 @@ class Exchange(RequestHead, ResponseWriter, PluginAPI):
         self.conn = conn
         self.upstream_addr = conn.origin[0]
         self.t_upstream = self.loop.time()
+        peer = self.peer
+        if peer is not None:
+            conn.peer = peer  # the connection reports this try's outcome (passive checks)
         if self.expect_continue and not self.continue_sent and not self.req_complete:
             self.continue_sent = True
             self.proto.write(b"HTTP/1.1 100 Continue\r\n\r\n")
@@ -408,6 +440,17 @@ class Exchange(RequestHead, ResponseWriter, PluginAPI):
 
     def on_upstream_error(self, kind: Failure, response_started: bool) -> None:
         self.conn = None
+        peer = self.peer
+        if peer is not None:
+            # A retry moves on to another address while one is usable. After a connect
+            # failure no connection holds the peer, so its attempt ends here.
+            if kind in (Failure.CONNECT, Failure.CONNECT_TIMEOUT):
+                peer.release()
+            self.peer = None
+            if self.tried is None:
+                self.tried = [peer]
+            else:
+                self.tried.append(peer)
         if self.done:
             return
         if response_started or self.response_started:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from tollway.dataplane.router import build_router
+from tollway.dataplane.upstream.balancer import Balancer, registry_for
 from tollway.dataplane.upstream.pool import Origin
 from tollway.plugins.base import BuildContext
 from tollway.plugins.chain import build_chains
@@ -41,6 +42,7 @@ class ServiceSpec:
     read_timeout: float
     retries: int
     ssl_context: ssl.SSLContext | None
+    balancer: Balancer | None = None  # the service's host names an upstream (Kong §4.1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,22 +68,28 @@ def _client_tls(verify: bool | None) -> ssl.SSLContext:
     return _INSECURE
 
 
-def _service_spec(svc: dict[str, Any], resolver: Resolver | None) -> ServiceSpec:
+def _service_spec(svc: dict[str, Any], resolver: Resolver | None,
+                  balancers: dict[str, Balancer]) -> ServiceSpec:
     host = svc["host"]
     port = int(svc["port"])
     protocol = svc["protocol"]
     tls = protocol in ("https", "grpcs", "tls")
     origin: Origin | None = None
     sni = host if tls else None
-    try:
-        ipaddress.ip_address(host.strip("[]"))
-        origin = (host.strip("[]"), port, sni)
-    except ValueError:
-        ip = resolver.static(host) if resolver is not None else None
-        if ip is not None:
-            origin = (ip, port, sni)
+    balancer = balancers.get(host)
     default_port = DEFAULT_PORTS.get(protocol, 80)
     host_header = host if port == default_port else f"{host}:{port}"
+    if balancer is not None:
+        # the targets' ports are used; Host is the upstream's host_header, else its name
+        host_header = balancer.upstream.get("host_header") or host
+    else:
+        try:
+            ipaddress.ip_address(host.strip("[]"))
+            origin = (host.strip("[]"), port, sni)
+        except ValueError:
+            ip = resolver.static(host) if resolver is not None else None
+            if ip is not None:
+                origin = (ip, port, sni)
     return ServiceSpec(
         id=svc["id"], name=svc.get("name"), host=host, port=port, tls=tls, sni=sni, origin=origin,
         host_header=host_header.encode("idna") if not host_header.isascii()
@@ -91,11 +99,13 @@ def _service_spec(svc: dict[str, Any], resolver: Resolver | None) -> ServiceSpec
         read_timeout=svc["read_timeout"] / 1000,
         retries=int(svc["retries"]),
         ssl_context=_client_tls(svc.get("tls_verify")) if tls else None,
+        balancer=balancer,
     )
 
 
 class Snapshot:
-    __slots__ = ("chains", "config", "global_chain", "hash", "router", "routes", "services")
+    __slots__ = ("balancers", "chains", "config", "global_chain", "hash", "router", "routes",
+                 "services")
 
     def __init__(self, config: Config, resolver: Resolver | None = None,
                  settings: Settings | None = None, worker: dict[str, Any] | None = None,
@@ -108,7 +118,13 @@ class Snapshot:
         # rejects its config fails the whole snapshot, and the old one keeps serving.
         self.chains, self.global_chain = build_chains(
             config, BuildContext(config, settings, worker, offline))
-        self.services = {s["id"]: _service_spec(s, resolver) for s in entities["services"]}
+        # Balancers live in the worker's state and outlive snapshots (balancer.py); they are
+        # committed (probes started, replaced ones stopped) only once everything compiled.
+        wstate = worker if worker is not None else {}
+        registry = registry_for(wstate)
+        self.balancers = registry.build(entities, resolver, wstate)
+        self.services = {s["id"]: _service_spec(s, resolver, self.balancers)
+                         for s in entities["services"]}
         self.routes = {
             r["id"]: RouteSpec(
                 https_only="https" in r["protocols"] and "http" not in r["protocols"],
@@ -116,3 +132,4 @@ class Snapshot:
             )
             for r in entities["routes"]
         }
+        registry.commit(self.balancers)

@@ -19,8 +19,11 @@ from typing import TYPE_CHECKING
 
 import httptools
 
+from tollway.dataplane.upstream.health import TCP_FAILURE, TIMEOUT
+
 if TYPE_CHECKING:
     from tollway.dataplane.proxy import Exchange
+    from tollway.dataplane.upstream.balancer import Peer
     from tollway.dataplane.upstream.pool import Origin, Pool
 
 
@@ -71,6 +74,10 @@ class UpstreamConnection(asyncio.Protocol):
         self.response_started = False
         self.close_delimited = False
         self.tunnel = False
+        # The balanced address this try went to (set by Exchange._attach): the connection
+        # reports the outcome (status, failure, time) and ends the attempt (load counts).
+        self.peer: Peer | None = None
+        self.peer_reported = False
 
     # -- asyncio callbacks ------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -86,14 +93,18 @@ class UpstreamConnection(asyncio.Protocol):
             return
         ex = self.exchange
         if ex is None:
+            self._drop_peer(None)
             return
         self.exchange = None
         if self.tunnel:
+            self._drop_peer(None)
             ex.on_tunnel_closed()
         elif self.close_delimited and self.response_started:
             # No Content-Length and not chunked: the close is the end of the body.
+            self._drop_peer(None)
             ex.on_response_end()
         else:
+            self._drop_peer(TCP_FAILURE)
             ex.on_upstream_error(Failure.RESET, self.response_started)
 
     def data_received(self, data: bytes) -> None:
@@ -144,6 +155,10 @@ class UpstreamConnection(asyncio.Protocol):
             return
         self.status = status
         self.response_started = True
+        peer = self.peer
+        if peer is not None and not self.peer_reported:
+            self.peer_reported = True
+            peer.outcome(status, self.loop.time() - ex.t_upstream)
         headers, self.headers = self.headers, []
         no_body = self.head_only or status in NO_BODY_STATUSES
         self.close_delimited = not ex.on_response_head(status, headers, no_body)
@@ -218,6 +233,7 @@ class UpstreamConnection(asyncio.Protocol):
     def detach(self) -> None:
         """The exchange gave up (client went away): this connection's state is unknown."""
         self.exchange = None
+        self._drop_peer(None)
         self.close()
 
     def close(self) -> None:
@@ -227,10 +243,23 @@ class UpstreamConnection(asyncio.Protocol):
             self.transport.close()
 
     # -- internals --------------------------------------------------------------------------
+    def _drop_peer(self, failure: str | None) -> None:
+        """End the balanced attempt; `failure` (health.TCP_FAILURE / TIMEOUT) is reported
+        when no status was."""
+        peer = self.peer
+        if peer is None:
+            return
+        self.peer = None
+        if failure is not None and not self.peer_reported:
+            peer.failed(failure)
+        self.peer_reported = False
+        peer.release()
+
     def _finish(self, keep_alive: bool) -> None:
         ex = self.exchange
         self.exchange = None
         self._cancel_timer()
+        self._drop_peer(None)
         if keep_alive and ex is not None and ex.request_sent:
             self.state = State.IDLE
             if self.write_paused:  # never pool a connection with unsent request bytes
@@ -246,6 +275,7 @@ class UpstreamConnection(asyncio.Protocol):
         ex = self.exchange
         self.exchange = None
         started = self.response_started
+        self._drop_peer(TIMEOUT if kind == Failure.TIMEOUT else TCP_FAILURE)
         self.close()
         if ex is not None:
             ex.on_upstream_error(kind, started)
