@@ -70,6 +70,7 @@ def admin_routes(node_: Supervisor) -> list[BaseRoute]:
     routes += _optional_routes("revisions", node_)
     routes += _optional_routes("circuit_breaker", node_)
     routes += _optional_routes("canary", node_)
+    routes += _optional_routes("upstreams_health", node_)
     routes += entities.routes(node_)  # last: its `/{collection}/{key}` patterns are broad
     return routes
 
