@@ -6,6 +6,7 @@
     sync.apply_plan(client, plan)  → one POST /config: one atomic revision
     dump.dump(config)              → decK-style nested state file
 
-plus the offline file tools (``patch``, ``tags``, ``openapi``, ``templates``) and the
+plus the offline file tools (``patch``, ``tags``, ``openapi``, ``templates``), the router lint
+(``lint``) and the
 vault reference resolver the node calls on load (``vault.resolve_references``).
 """
