@@ -135,6 +135,10 @@ def test_mocks_answer_directly_and_through_the_gateway(stack: Stack) -> None:
     expected = json.loads((REPO / "examples" / "mocks" / "user-service.json").read_text())
     assert r.headers["x-ratelimit-limit-minute"] == "100"
     assert expected  # the body is the mock's; its exact shape is the mock tests' concern
+    # the TLS listener (8443 ssl: the node's generated default certificate)
+    tls = httpx.get(f"https://{stack.address['tollway']}:8443/api/users", verify=False,
+                    timeout=5)
+    assert tls.status_code == 401
     # rate limiting counts in the stack's Redis (redis_host: redis -> its address), not the
     # machine's
     client = redis.Redis(host=stack.address["redis"], port=6379, socket_timeout=2)
