@@ -51,6 +51,15 @@ DEFAULTS: dict[str, str] = {
     "admin_token": "",
     "admin_tokens_file": "",
     "admin_listen_allow_insecure": "off",
+    # TLS listeners (tollway.dataplane.tls): the default certificate (else one generated
+    # under <prefix>/ssl/), protocols, and TLS 1.2 ciphers (Kong's "intermediate" suite).
+    "ssl_cert": "",
+    "ssl_cert_key": "",
+    "ssl_protocols": "TLSv1.2 TLSv1.3",
+    "ssl_ciphers": "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+                   "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+                   "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:"
+                   "DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384",
 }
 
 # Kong's `headers` tokens, with Tollway in place of Kong (DECISIONS.md #7).
@@ -76,9 +85,11 @@ class Listen:
     port: int
     ssl: bool = False
     reuseport: bool = True
+    http2: bool = False  # Kong's `http2` flag: offer h2 by ALPN on an ssl listener
 
     def __str__(self) -> str:
-        return f"{self.host}:{self.port}{' ssl' if self.ssl else ''}"
+        return (f"{self.host}:{self.port}{' http2' if self.http2 else ''}"
+                f"{' ssl' if self.ssl else ''}")
 
 
 @dataclass(frozen=True)
@@ -148,7 +159,7 @@ def _listens(name: str, value: str, default_port: int) -> tuple[Listen, ...]:
                 raise ValueError
         except ValueError:
             raise SettingsError(f"{name}: invalid port in {part.strip()!r}") from None
-        out.append(Listen(host or "0.0.0.0", port, "ssl" in flags))
+        out.append(Listen(host or "0.0.0.0", port, "ssl" in flags, http2="http2" in flags))
     return tuple(out)
 
 

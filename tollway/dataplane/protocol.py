@@ -70,6 +70,7 @@ class DownstreamProtocol(asyncio.Protocol):
         # Upstream request header lines that depend only on the connection (§2.8), built
         # once per connection by ServerState.connection_opened for untrusted peers.
         self.static_forwarded = b""
+        self.sni: str | None = None  # the TLS server name the client asked for
 
     # -- asyncio callbacks ------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -77,11 +78,29 @@ class DownstreamProtocol(asyncio.Protocol):
         # Larger than asyncio's 64 KiB default: a streamed body then pauses the upstream a
         # few times per MiB instead of dozens, while memory per connection stays bounded.
         transport.set_write_buffer_limits(WRITE_HIGH_WATER)  # type: ignore[attr-defined]
+        if self.scheme == "https" and self._tls_handover(transport):
+            return
         peer = transport.get_extra_info("peername")
         if isinstance(peer, tuple):
             self.client_ip, self.client_port = peer[0], peer[1]
         self.last_active = self.loop.time()
         self.state.connection_opened(self)
+
+    def _tls_handover(self, transport: asyncio.BaseTransport) -> bool:
+        """On a TLS listener (the handshake is done): note the server name, and give the
+        connection to the HTTP/2 protocol if ALPN chose h2. True if handed over."""
+        sslobj = transport.get_extra_info("ssl_object")
+        if sslobj is None:
+            return False
+        self.sni = getattr(sslobj, "tollway_sni", None)
+        if sslobj.selected_alpn_protocol() != "h2":
+            return False
+        from tollway.dataplane.h2 import H2Connection  # h2 is only imported when used
+
+        h2 = H2Connection(self.state, self.port, self.scheme, self.sni)
+        transport.set_protocol(h2)
+        h2.connection_made(transport)
+        return True
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True

@@ -24,6 +24,13 @@ from tollway.dataplane.accesslog import AccessLog
 from tollway.dataplane.protocol import DownstreamProtocol
 from tollway.dataplane.resolver import Resolver
 from tollway.dataplane.snapshot import Snapshot
+from tollway.dataplane.tls import (
+    Certificates,
+    ServerOptions,
+    install_sni_callback,
+    server_context,
+    server_options,
+)
 from tollway.dataplane.upstream.pool import Pool
 
 if TYPE_CHECKING:
@@ -56,6 +63,15 @@ class ServerState:
         # Plugin state that must survive config swaps (counters, caches, clients).
         self.plugin_state: dict[str, Any] = {}
         self.snapshot = Snapshot(config, self.resolver, settings, self.plugin_state)
+        # TLS listeners: the default certificate and the SNI map of the current config, one
+        # map per ALPN variant in use (listeners with and without `http2`).
+        self.tls: ServerOptions | None = None
+        self.certificates: dict[bool, Certificates] = {}
+        ssl_listens = [listen for listen in settings.proxy_listen if listen.ssl]
+        if ssl_listens:
+            self.tls = server_options(settings)
+            self.certificates = self._certificates(config, {listen.http2
+                                                            for listen in ssl_listens})
         self.pool = Pool(loop, size=settings.keepalive_pool_size,
                          max_requests=settings.keepalive_max_requests or 1 << 62,
                          idle_timeout=settings.keepalive_idle_timeout)
@@ -125,7 +141,19 @@ class ServerState:
     def swap(self, config: Config) -> None:
         """Compile `config` and serve it from the next request on. Raises if it does not
         compile, leaving the current snapshot in place."""
+        certificates = self._certificates(config, set(self.certificates))
         self.snapshot = Snapshot(config, self.resolver, self.settings, self.plugin_state)
+        self.certificates = certificates
+
+    def _certificates(self, config: Config, variants: set[bool]) -> dict[bool, Certificates]:
+        if self.tls is None:
+            return {}
+        out = {}
+        for http2 in variants:
+            old = self.certificates.get(http2)
+            out[http2] = Certificates(config.entities, self.tls, http2,
+                                      old.by_cert if old is not None else {})
+        return out
 
     # -- time -------------------------------------------------------------------------------
     def tick(self) -> None:
@@ -156,16 +184,20 @@ class Worker:
         self._ticker: asyncio.TimerHandle | None = None
 
     async def start(self) -> None:
+        state = self.state
         for listen in self.settings.proxy_listen:
+            ctx = None
             if listen.ssl:
-                raise OSError(f"proxy_listen {listen}: TLS listeners are not available yet "
-                              "(certificates and snis arrive with the TLS milestone)")
+                assert state.tls is not None
+                ctx = server_context(state.tls, listen.http2)
+                http2 = listen.http2
+                install_sni_callback(ctx, lambda h=http2: state.certificates[h])
             sock = bind_listener(listen)
             self.sockets.append(sock)
             port = sock.getsockname()[1]
             scheme = "https" if listen.ssl else "http"
             server = await self.loop.create_server(
-                self._factory(port, scheme), sock=sock, backlog=1024)
+                self._factory(port, scheme), sock=sock, backlog=1024, ssl=ctx)
             self.servers.append(server)
         self._schedule_tick()
 

@@ -18,6 +18,7 @@ from tollway.controlplane.admin import create_admin_app, create_status_app
 from tollway.controlplane.admin.auth import TokenError, insecure_bind, load_tokens
 from tollway.controlplane.store import NotMigrated, Store, StoreError, open_store
 from tollway.dataplane.server import bind_listener
+from tollway.dataplane.tls import TLSError, server_options
 from tollway.node.logs import setup_admin_access_log, setup_error_log
 from tollway.node.supervisor import ApplyError, Supervisor
 from tollway.plugins import registry
@@ -60,10 +61,11 @@ def initial_config(settings: Settings, paths: list[str]
 
 
 async def serve(settings: Settings, config_paths: list[str]) -> int:
-    for listen in settings.proxy_listen:
-        if listen.ssl:
-            raise StartError(f"proxy_listen {listen}: TLS listeners are not available yet "
-                             "(certificates and snis arrive with the TLS milestone)")
+    if any(listen.ssl for listen in settings.proxy_listen):
+        try:  # check the TLS settings; generate the default certificate once, not per worker
+            server_options(settings)
+        except TLSError as exc:
+            raise StartError(str(exc)) from exc
     refusal = insecure_bind(settings)
     if refusal is not None:
         raise StartError(refusal)
