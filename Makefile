@@ -18,6 +18,11 @@ install: $(STAMP)
 run: $(STAMP)
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" ./scripts/run-local
 
+## `make run` plus Prometheus (deploy/prometheus/alerts.yml) scraping the status listener.
+.PHONY: run-monitoring
+run-monitoring: $(STAMP)
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" ./scripts/run-monitoring
+
 ## Lint, type-check and run the whole test suite.
 test: $(STAMP)
 	$(VENV)/bin/ruff check tollway tests bench
