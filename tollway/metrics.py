@@ -44,6 +44,7 @@ __all__ = [
     "merge",
     "render",
     "set_circuit_breaker_state",
+    "set_datastore_reachable",
     "set_upstream_target_health",
     "update_node_metrics",
 ]
@@ -254,6 +255,14 @@ def set_upstream_target_health(registry: Registry, upstream: str, target: str, a
     gauge = upstream_health_gauge(registry)
     for s in TARGET_HEALTH_STATES:
         gauge.set((upstream, target, address, s), 1 if s == state else 0)
+
+
+def set_datastore_reachable(registry: Registry, reachable: bool) -> None:
+    """Whether the node can reach its config database (1) or not (0); set by the
+    supervisor, only on nodes with a database (Kong's `kong_datastore_reachable`)."""
+    registry.gauge("gateway_datastore_reachable",
+                   "Whether the config database is reachable (1) or not (0)",
+                   aggregate="max").set((), 1 if reachable else 0)
 
 
 # -- merging and rendering ---------------------------------------------------------------------

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import uvicorn
 import uvloop
@@ -19,8 +19,10 @@ from tollway.controlplane.admin.auth import TokenError, insecure_bind, load_toke
 from tollway.controlplane.store import NotMigrated, Store, StoreError, open_store
 from tollway.dataplane.server import bind_listener
 from tollway.dataplane.tls import TLSError, server_options
+from tollway.node import cache
 from tollway.node.logs import setup_admin_access_log, setup_error_log
 from tollway.node.supervisor import ApplyError, Supervisor
+from tollway.node.sync import ClusterSync
 from tollway.plugins import registry
 from tollway.settings import Settings
 
@@ -31,33 +33,55 @@ class StartError(Exception):
     """The node cannot start; the message says why (printed, exit 1)."""
 
 
-def initial_config(settings: Settings, paths: list[str]
-                   ) -> tuple[Config, Store | None, int | None]:
+@dataclass
+class Initial:
+    config: Config
+    store: Store | None
+    revision: int | None
+    reachable: bool = True  # False: started on the on-disk cache, the database is down
+
+
+def initial_config(settings: Settings, paths: list[str]) -> Initial:
     """The config to start with, the open store (None when DB-less) and the revision served:
     `--config` files (stored as a new revision, unless equal to the latest), else the
-    store's latest revision, else the empty config."""
+    store's latest revision, else the empty config. The database unreachable: the config
+    cached on disk by the last run (`tollway.node.cache`), if there is one."""
     if not paths and settings.declarative_config:
         paths = [p.strip() for p in settings.declarative_config.split(",") if p.strip()]
     if settings.database == "off":
-        return (load_files(paths) if paths else Config.empty()), None, None
+        return Initial((load_files(paths) if paths else Config.empty()), None, None)
     config = load_files(paths) if paths else None  # invalid files fail before the database
     try:
         store = open_store(settings)
     except NotMigrated as exc:
         raise StartError(str(exc)) from exc
     except StoreError as exc:
-        raise StartError(f"cannot use the database ({settings.database}): {exc}") from exc
+        return _from_cache(settings, config, exc)
     try:
         if config is not None:
             rev, _ = store.append(config, "tollway start", f"loaded from {', '.join(paths)}")
-            return config, store, rev.number
+            return Initial(config, store, rev.number)
         latest = store.latest()
     except StoreError as exc:
         store.close()
         raise StartError(str(exc)) from exc
     if latest is None:
-        return Config.empty(), store, None
-    return latest.config, store, latest.number
+        return Initial(Config.empty(), store, None)
+    return Initial(latest.config, store, latest.number)
+
+
+def _from_cache(settings: Settings, config: Config | None, exc: StoreError) -> Initial:
+    reason = f"cannot use the database ({settings.database}): {exc}"
+    if config is not None:
+        # the files could not be stored: serving them would fork this node from the others
+        raise StartError(f"{reason}; --config needs the database to store the new revision")
+    cached = cache.load(settings.prefix)
+    if cached is None:
+        raise StartError(f"{reason}; no cached config in {cache.path(settings.prefix)}")
+    log.error("%s; serving the cached config (revision %s, hash %s) until it is back",
+              reason, cached[1], cached[0].hash)
+    # the schema is checked once the database answers (ClusterSync)
+    return Initial(cached[0], Store.open(settings), cached[1], reachable=False)
 
 
 async def serve(settings: Settings, config_paths: list[str]) -> int:
@@ -77,13 +101,18 @@ async def serve(settings: Settings, config_paths: list[str]) -> int:
         registry.configure(settings.values["plugins"])
     except ValueError as exc:
         raise StartError(str(exc)) from exc
-    config, store, revision = initial_config(settings, config_paths)
+    init = initial_config(settings, config_paths)
+    config = init.config
     settings.prefix.mkdir(parents=True, exist_ok=True)
-    node = Supervisor(settings, config, store, revision)
+    node = Supervisor(settings, config, init.store, init.revision, init.reachable)
     try:
-        node.check(config)
-    except Exception as exc:
-        raise StartError(f"config does not compile: {exc}") from exc
+        node.served = node.prepare(config)
+    except ApplyError as exc:
+        raise StartError(str(exc)) from exc
+    if init.store is not None and init.reachable:
+        await asyncio.to_thread(node._save_cache)
+    sync = ClusterSync(node, schema_checked=init.reachable) if init.store is not None else None
+    node.sync = sync
     # Admin and status listeners are bound without SO_REUSEPORT, before any worker starts: a
     # second node started on the same ports fails here instead of sharing the proxy port.
     listeners = [(bind_listener(replace(listen, reuseport=False)), create_admin_app)
@@ -116,11 +145,15 @@ async def serve(settings: Settings, config_paths: list[str]) -> int:
     loop.add_signal_handler(signal.SIGTERM, on_signal)
     loop.add_signal_handler(signal.SIGINT, on_signal)
     watcher = loop.create_task(node.watch())
+    syncer = sync.start() if sync is not None else None
     await stop.wait()
     log.info("tollway stopping: draining workers")
     for server, _, task in admin_servers:
         server.should_exit = True
         await task
+    if sync is not None and syncer is not None:
+        sync.stop()
+        syncer.cancel()
     await node.stop()
     watcher.cancel()
     for server, sock, _ in admin_servers:

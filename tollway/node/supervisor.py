@@ -24,16 +24,21 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tollway import metrics
 from tollway.config.model import Config
-from tollway.controlplane.store import PreconditionFailed, Store, if_match_ok
+from tollway.controlplane.store import PreconditionFailed, Store, StoreError, if_match_ok
 from tollway.dataplane.resolver import Resolver
 from tollway.dataplane.snapshot import Snapshot
-from tollway.node import channel
+from tollway.node import cache, channel
+from tollway.reconcile.vault import VaultError, resolve_references
 from tollway.settings import Settings
+
+if TYPE_CHECKING:
+    from tollway.node.sync import ClusterSync
 
 log = logging.getLogger("tollway.node")
 
@@ -62,11 +67,16 @@ class WorkerHandle:
 
 class Supervisor:
     def __init__(self, settings: Settings, config: Config, store: Store | None,
-                 revision: int | None = None) -> None:
+                 revision: int | None = None, db_reachable: bool = True) -> None:
         self.settings = settings
-        self.config = config
+        self.config = config  # as stored: vault references unresolved
+        # what the workers get: vault references resolved (`prepare` sets it; start-up
+        # calls it before any worker is spawned)
+        self.served = config
         self.revision = revision
         self.store = store
+        self.db_reachable = store is not None and db_reachable
+        self.db_error: str | None = None
         self.workers: dict[int, WorkerHandle] = {}
         self.lock = asyncio.Lock()
         self.next_id = 0
@@ -75,6 +85,26 @@ class Supervisor:
         self.restarts = 0
         self.resolver = Resolver(settings.dns_hostsfile)
         self.next_scrape = 0
+        self.hostname = socket.gethostname()
+        self.node_id = os.environ.get("TOLLWAY_NODE_ID") or str(
+            uuid.uuid5(uuid.NAMESPACE_DNS, f"{self.hostname}:{settings.prefix}"))
+        # how often a delivered config was the one already served (no rebuild) or new
+        self.rebuilds = {"applied": 0, "unchanged": 0}
+        self.last_build_seconds = 0.0
+        self.sync: ClusterSync | None = None  # set by `tollway start` when there is a store
+
+    def database_up(self) -> None:
+        if not self.db_reachable and self.store is not None:
+            log.warning("the database is reachable again (%s)", self.store.description)
+        self.db_reachable = self.store is not None
+        self.db_error = None
+
+    def database_down(self, exc: BaseException) -> None:
+        if self.db_reachable:
+            log.error("the database is unreachable; serving revision %s (hash %s) until it "
+                      "is back: %s", self.revision, self.config.hash, exc)
+        self.db_reachable = False
+        self.db_error = str(exc)
 
     # -- workers ----------------------------------------------------------------------------
     async def spawn(self, slot: int) -> WorkerHandle:
@@ -92,7 +122,8 @@ class Supervisor:
         loop = asyncio.get_running_loop()
         handle = WorkerHandle(slot, proc, writer, reader, loop.create_future())
         self.workers[slot] = handle
-        channel.send(writer, {"op": "config", "id": 0, "entities": self.config.entities})
+        channel.send(writer, {"op": "config", "id": 0, "entities": self.served.entities,
+                              "hash": self.served.hash})
         handle.listener = loop.create_task(self._listen(handle))
         return handle
 
@@ -161,58 +192,98 @@ class Supervisor:
                 handle.process.kill()
             handle.writer.close()
         if self.store is not None:
-            self.store.close()
+            await asyncio.to_thread(self.store.close)
 
     # -- config -----------------------------------------------------------------------------
+    def prepare(self, config: Config) -> Config:
+        """`config` with its vault references resolved, compiled as a worker would compile
+        it; raises ApplyError on anything that cannot be served."""
+        try:
+            served = resolve_references(config)
+        except VaultError as exc:
+            raise ApplyError(str(exc)) from exc
+        try:
+            Snapshot(served, self.resolver, self.settings, offline=True)
+        except Exception as exc:
+            raise ApplyError(f"config does not compile: {exc}") from exc
+        return served
+
     def check(self, config: Config) -> None:
         """Compile `config` as a worker would; raises on anything that cannot be served."""
-        Snapshot(config, self.resolver, self.settings, offline=True)
+        self.prepare(config)
 
     async def apply(self, config: Config, *, author: str | None = None,
                     message: str | None = None, if_match: str | None = None) -> int | None:
         """Make `config` the running config of every worker, or change nothing.
 
         With a store, `config` becomes a new revision first (one transaction; an identical
-        config is not stored twice). `if_match` is an If-Match header value: unless it
+        config is not stored again). `if_match` is an If-Match header value: unless it
         matches the current config hash, PreconditionFailed is raised and nothing changes.
-        Returns the revision now served (None when DB-less)."""
+        The database unreachable: StoreError, nothing changes. Returns the revision now
+        served (None when DB-less)."""
         async with self.lock:
-            try:
-                self.check(config)
-            except Exception as exc:
-                raise ApplyError(f"config does not compile: {exc}") from exc
+            served = self.prepare(config)
+            revision = self.revision
             if self.store is not None:
                 # the store checks If-Match against the database, which other nodes write too
-                rev, _ = await asyncio.to_thread(self.store.append, config, author, message,
-                                                 if_match)
-                self.revision = rev.number
+                try:
+                    rev, _ = await asyncio.to_thread(self.store.append, config, author,
+                                                     message, if_match)
+                except PreconditionFailed:
+                    self.database_up()
+                    raise
+                except StoreError as exc:
+                    self.database_down(exc)
+                    raise
+                self.database_up()
+                revision = rev.number
             elif if_match is not None and not if_match_ok(if_match, self.config.hash):
                 raise PreconditionFailed(if_match, self.config.hash, None)
-            self.config = config
-            self.next_id += 1
-            msg_id = self.next_id
-            loop = asyncio.get_running_loop()
-            waits = []
-            for handle in self.workers.values():
-                if handle.process.poll() is not None:
-                    continue  # the watcher restarts it with self.config
-                fut: asyncio.Future[dict[str, Any]] = loop.create_future()
-                handle.pending[msg_id] = fut
-                channel.send(handle.writer, {"op": "config", "id": msg_id,
-                                             "entities": config.entities})
-                waits.append(fut)
-            done, _ = await asyncio.wait(waits, timeout=ACK_TIMEOUT)
-            for handle in list(self.workers.values()):
-                sent = handle.pending.pop(msg_id, None)
-                ok = (sent is not None and sent in done and sent.exception() is None
-                      and sent.result().get("ok"))
-                if sent is not None and not ok:
-                    # A worker that cannot take the config it was sent must not go on serving
-                    # the old one: kill it; the watcher restarts it with self.config.
-                    log.error("worker %d did not apply config %s; restarting it",
-                              handle.process.pid, config.hash)
-                    handle.process.kill()
+            await self.deliver(config, served, revision)
             return self.revision
+
+    async def deliver(self, config: Config, served: Config, revision: int | None) -> None:
+        """Send `served` (resolved `config`) to every worker and wait for their acks; the
+        caller holds `self.lock`. A config with the hash already served is not rebuilt."""
+        unchanged = config.hash == self.config.hash
+        self.config, self.served, self.revision = config, served, revision
+        if self.store is not None:
+            await asyncio.to_thread(self._save_cache)
+        if unchanged:
+            self.rebuilds["unchanged"] += 1
+            return
+        self.rebuilds["applied"] += 1
+        started = time.monotonic()
+        self.next_id += 1
+        msg_id = self.next_id
+        loop = asyncio.get_running_loop()
+        waits = []
+        for handle in self.workers.values():
+            if handle.process.poll() is not None:
+                continue  # the watcher restarts it with self.served
+            fut: asyncio.Future[dict[str, Any]] = loop.create_future()
+            handle.pending[msg_id] = fut
+            channel.send(handle.writer, {"op": "config", "id": msg_id,
+                                         "entities": served.entities, "hash": served.hash})
+            waits.append(fut)
+        done, _ = await asyncio.wait(waits, timeout=ACK_TIMEOUT) if waits else (set(), set())
+        for handle in list(self.workers.values()):
+            sent = handle.pending.pop(msg_id, None)
+            ok = (sent is not None and sent in done and sent.exception() is None
+                  and sent.result().get("ok"))
+            if sent is not None and not ok:
+                # A worker that cannot take the config it was sent must not go on serving
+                # the old one: kill it; the watcher restarts it with self.served.
+                log.error("worker %d did not apply config %s; restarting it",
+                          handle.process.pid, config.hash)
+                handle.process.kill()
+        self.last_build_seconds = time.monotonic() - started
+
+    def _save_cache(self) -> None:
+        try:
+            cache.save(self.settings.prefix, self.config, self.revision)
+        except OSError as exc:
+            log.error("cannot write the config cache in %s: %s", self.settings.prefix, exc)
 
     # -- metrics ----------------------------------------------------------------------------
     async def collect_metrics(self, timeout: float = METRICS_TIMEOUT) -> dict[str, Any]:
@@ -239,6 +310,9 @@ class Supervisor:
             asked.append(handle)
         if waits:
             await asyncio.wait(waits, timeout=timeout)
+        own = metrics.Registry()
+        if self.store is not None:
+            metrics.set_datastore_reachable(own, self.db_reachable)
         exports = []
         for handle, fut in zip(asked, waits, strict=True):
             handle.scrapes.pop(scrape_id, None)
@@ -248,7 +322,7 @@ class Supervisor:
                 if not fut.done():
                     fut.cancel()
                 log.warning("worker %d did not answer a metrics scrape", handle.process.pid)
-        return metrics.merge(exports)
+        return metrics.merge([own.export(), *exports])
 
     # -- status -----------------------------------------------------------------------------
     def server_stats(self) -> dict[str, int]:

@@ -46,6 +46,16 @@ def export_metrics(st: ServerState) -> dict[str, dict[str, object]]:
     return reg.export()
 
 
+def received(msg: dict[str, object]) -> Config:
+    """The config in a `config` message. Its `hash` is the stored config's: the entities
+    carry resolved vault secrets, and the hash must not change with them (nor leak them)."""
+    entities = msg["entities"]
+    assert isinstance(entities, dict)
+    config = Config.from_entities(entities)
+    sent = msg.get("hash")
+    return Config(entities=config.entities, hash=sent) if isinstance(sent, str) else config
+
+
 async def run(fd: int) -> int:
     settings = settings_mod.load()
     registry.configure(settings.values["plugins"])
@@ -55,7 +65,7 @@ async def run(fd: int) -> int:
     first = await channel.receive(reader)
     if first is None or first.get("op") != "config":
         return 1
-    worker = Worker(settings, Config.from_entities(first["entities"]), loop)
+    worker = Worker(settings, received(first), loop)
     try:
         await worker.start()
     except OSError as exc:
@@ -77,7 +87,9 @@ async def run(fd: int) -> int:
                 return
             if msg.get("op") == "config":
                 try:
-                    worker.state.swap(Config.from_entities(msg["entities"]))
+                    # the same config again (a restart's replay, a no-op sync): no rebuild
+                    if msg.get("hash") is None or msg["hash"] != worker.state.snapshot.hash:
+                        worker.state.swap(received(msg))
                     channel.send(writer, {"op": "ack", "id": msg.get("id"), "ok": True,
                                           "hash": worker.state.snapshot.hash})
                 except Exception as exc:  # the old snapshot keeps serving

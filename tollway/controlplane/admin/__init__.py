@@ -18,8 +18,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from tollway.controlplane.admin import auth, config, entities, node, openapi, schemas
-from tollway.controlplane.admin.errors import AdminError, KongJSON
+from tollway.controlplane.admin import auth, cluster, config, entities, node, openapi, schemas
+from tollway.controlplane.admin.errors import (
+    AdminError,
+    KongJSON,
+    database_unavailable,
+    precondition_failed,
+)
 from tollway.controlplane.admin.errors import message as _message
 
 if TYPE_CHECKING:
@@ -58,7 +63,19 @@ async def _crash(request: Request, exc: Exception) -> Response:
     return _message(500, "An unexpected error occurred")
 
 
-HANDLERS = {AdminError: _admin_error, 404: _not_found, 405: _not_allowed, 500: _crash}
+async def _precondition(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, entities.Precondition)
+    return precondition_failed(exc.exc)
+
+
+async def _database_down(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, entities.DatabaseDown)
+    return database_unavailable(exc.node, exc.exc)
+
+
+HANDLERS = {AdminError: _admin_error, entities.Precondition: _precondition,
+            entities.DatabaseDown: _database_down, 404: _not_found, 405: _not_allowed,
+            500: _crash}
 
 
 def admin_routes(node_: Supervisor) -> list[BaseRoute]:
@@ -71,6 +88,7 @@ def admin_routes(node_: Supervisor) -> list[BaseRoute]:
     routes += _optional_routes("circuit_breaker", node_)
     routes += _optional_routes("canary", node_)
     routes += _optional_routes("upstreams_health", node_)
+    routes += cluster.routes(node_)
     routes += entities.routes(node_)  # last: its `/{collection}/{key}` patterns are broad
     return routes
 

@@ -19,8 +19,13 @@ from tollway.config.errors import ConfigError
 from tollway.config.loader import load_text
 from tollway.config.model import Config
 from tollway.controlplane.admin.entities import author_of, node_state
-from tollway.controlplane.admin.errors import KongJSON
+from tollway.controlplane.admin.errors import (
+    KongJSON,
+    database_unavailable,
+    precondition_failed,
+)
 from tollway.controlplane.admin.errors import message as _message
+from tollway.controlplane.store import PreconditionFailed, StoreError, etag
 
 if TYPE_CHECKING:
     from tollway.node.supervisor import Supervisor
@@ -47,7 +52,7 @@ def routes(node: Supervisor) -> list[Route]:
     async def get_config(request: Request) -> Response:
         text = yaml.safe_dump(node.config.to_declarative(), sort_keys=False)
         return KongJSON({"config": text, "configuration_hash": node.config.hash,
-                         "revision": node.revision})
+                         "revision": node.revision}, headers={"ETag": etag(node.config.hash)})
 
     async def post_config(request: Request) -> Response:
         query = request.query_params
@@ -72,7 +77,12 @@ def routes(node: Supervisor) -> list[Route]:
                 return Response(status_code=304)
             try:
                 await node.apply(config, author=author_of(request),
-                                 message=query.get("message"))
+                                 message=query.get("message"),
+                                 if_match=request.headers.get("if-match"))
+            except PreconditionFailed as exc:
+                return precondition_failed(exc)
+            except StoreError as exc:
+                return database_unavailable(node, exc)
             except ApplyError as exc:
                 return KongJSON({"code": 14, "name": "invalid declarative configuration",
                                  "message": str(exc), "fields": {"error": str(exc)}},

@@ -46,6 +46,7 @@ from tollway.controlplane.admin.errors import (
     schema_violation,
     unique_violation,
 )
+from tollway.controlplane.store import PreconditionFailed, StoreError
 
 if TYPE_CHECKING:
     from tollway.node.supervisor import Supervisor
@@ -79,6 +80,24 @@ CREATED_ONLY = {"keyauth_credentials", "jwt_secrets"}
 TIMESTAMP_FIELDS = ("created_at", "updated_at")
 DEFAULT_SIZE = 100
 MAX_SIZE = 1000
+WRITE_ATTEMPTS = 3  # recomputations when another node's write lands in between
+
+
+class Precondition(Exception):
+    """The client's If-Match did not match (→ 412)."""
+
+    def __init__(self, exc: PreconditionFailed) -> None:
+        super().__init__(str(exc))
+        self.exc = exc
+
+
+class DatabaseDown(Exception):
+    """The database could not be reached (→ 503)."""
+
+    def __init__(self, node: Supervisor, exc: StoreError) -> None:
+        super().__init__(str(exc))
+        self.node = node
+        self.exc = exc
 
 
 # -- per-node admin state -------------------------------------------------------------------
@@ -299,23 +318,45 @@ class Crud:
         from tollway.node.supervisor import ApplyError
 
         nstate = node_state(self.node)
+        given = request.headers.get("if-match")
         async with nstate.lock:
-            try:
-                new, result, changed = compute(self.entities())
-            except state.Referenced as exc:
-                raise referenced_by(exc.child, entity) from None
-            except state.Conflict as exc:
-                if exc.kind == "pk":
-                    raise primary_key_violation(exc.values["id"]) from None
-                raise unique_violation(exc.values) from None
-            config = whole(new)
-            try:
-                await self.node.apply(config, author=author_of(request),
-                                      message=request.query_params.get("message")
-                                      or f"{verb} {entity}")
-            except ApplyError as exc:
-                raise coded(2, f"schema violation ({exc})", {"@entity": [str(exc)]}) from exc
-            nstate.times.replaced(config, changed)
+            for attempt in range(WRITE_ATTEMPTS):
+                if self.node.sync is not None:
+                    try:
+                        # another node may have changed the config a moment ago: compute
+                        # this change on the database's latest revision, not a stale one
+                        await self.node.sync.catch_up()
+                    except StoreError as exc:
+                        self.node.database_down(exc)
+                        raise DatabaseDown(self.node, exc) from exc
+                base = self.node.config.hash
+                try:
+                    new, result, changed = compute(self.entities())
+                except state.Referenced as exc:
+                    raise referenced_by(exc.child, entity) from None
+                except state.Conflict as exc:
+                    if exc.kind == "pk":
+                        raise primary_key_violation(exc.values["id"]) from None
+                    raise unique_violation(exc.values) from None
+                config = whole(new)
+                try:
+                    # without the client's If-Match, ours: the config this change was
+                    # computed on must still be the latest when it is stored
+                    await self.node.apply(config, author=author_of(request),
+                                          message=request.query_params.get("message")
+                                          or f"{verb} {entity}",
+                                          if_match=given if given is not None else f'"{base}"')
+                except PreconditionFailed as exc:
+                    if given is not None or attempt == WRITE_ATTEMPTS - 1:
+                        raise Precondition(exc) from exc
+                    continue  # someone else wrote first: recompute on their revision
+                except StoreError as exc:
+                    raise DatabaseDown(self.node, exc) from exc
+                except ApplyError as exc:
+                    raise coded(2, f"schema violation ({exc})",
+                                {"@entity": [str(exc)]}) from exc
+                nstate.times.replaced(config, changed)
+                break
         return result
 
     # -- collection --------------------------------------------------------------------

@@ -8,9 +8,16 @@ responses never carry a request_id.
 from __future__ import annotations
 
 import json
-from typing import Any
+import logging
+from typing import TYPE_CHECKING, Any
 
 from starlette.responses import JSONResponse
+
+if TYPE_CHECKING:
+    from tollway.controlplane.store import PreconditionFailed
+    from tollway.node.supervisor import Supervisor
+
+log = logging.getLogger("tollway.admin")
 
 JSON_TYPE = "application/json; charset=utf-8"
 
@@ -145,3 +152,23 @@ def referenced_by(child: str, parent: str) -> AdminError:
 
 def operation_unsupported(verb: str, entity: str) -> AdminError:
     return coded(12, f"cannot {verb} '{entity}' entities when not using a database")
+
+
+# -- the config store's refusals -----------------------------------------------------------
+
+
+def precondition_failed(exc: PreconditionFailed) -> KongJSON:
+    """412: If-Match named a config that is not the current one; `ETag` is the current."""
+    return KongJSON({"message": str(exc)}, status_code=412,
+                    headers={"ETag": f'"{exc.current_hash}"'})
+
+
+def database_unavailable(node: Supervisor, exc: Exception) -> KongJSON:
+    """503: the database cannot be reached, so nothing can be stored (or read from it).
+    The node keeps serving its last config; say which one, and that it is safe to retry."""
+    log.error("config store: %s", exc)
+    where = node.store.description if node.store is not None else "the database"
+    return KongJSON({"message": (
+        f"the database is unreachable ({where}); nothing was changed. This node keeps "
+        f"serving revision {node.revision} (hash {node.config.hash}); retry when the "
+        f"database is back. Cause: {exc}")}, status_code=503, headers={"Retry-After": "5"})

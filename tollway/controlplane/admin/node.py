@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -26,8 +25,8 @@ SECRET_SETTINGS = ("admin_token",)
 
 def routes(node: Supervisor) -> list[Route]:
     """`/`, `/status`, `/status/ready`, `/metrics`."""
-    hostname = socket.gethostname()
-    node_id = os.environ.get("TOLLWAY_NODE_ID") or _node_id(node)
+    hostname = node.hostname
+    node_id = node.node_id
 
     async def root(request: Request) -> Response:
         settings = node.settings
@@ -61,7 +60,11 @@ def routes(node: Supervisor) -> list[Route]:
             "worker_restarts": node.restarts,
         }
         if node.store is not None:  # Kong omits `database` in DB-less mode
-            body["database"] = {"reachable": True}
+            database: dict[str, Any] = {"reachable": node.db_reachable}
+            if not node.db_reachable:
+                database["error"] = node.db_error
+            body["database"] = database
+            body["node_id"] = node_id
         return KongJSON(body)
 
     async def ready(request: Request) -> Response:
@@ -98,12 +101,6 @@ def _rss_mib(pid: int) -> str:
     except OSError:
         pass
     return "0.00 MiB"
-
-
-def _node_id(node: Supervisor) -> str:
-    import uuid
-
-    return str(uuid.uuid5(uuid.NAMESPACE_DNS, f"{socket.gethostname()}:{node.settings.prefix}"))
 
 
 def _public(values: dict[str, object]) -> dict[str, object]:

@@ -25,7 +25,13 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from tollway.controlplane.admin.entities import author_of, node_state
-from tollway.controlplane.admin.errors import AdminError, KongJSON, coded, message
+from tollway.controlplane.admin.errors import (
+    AdminError,
+    KongJSON,
+    coded,
+    database_unavailable,
+    precondition_failed,
+)
 from tollway.controlplane.store import PreconditionFailed, Revision, StoreError, etag
 from tollway.reconcile.diff import plan
 from tollway.reconcile.output import Masker, render_json
@@ -92,8 +98,7 @@ def routes(node: Supervisor) -> list[BaseRoute]:
                                           message=text or f"rollback to revision {target}",
                                           if_match=request.headers.get("if-match"))
             except PreconditionFailed as exc:
-                return KongJSON({"message": str(exc)}, status_code=412,
-                                headers={"ETag": etag(exc.current_hash)})
+                return precondition_failed(exc)
             except ApplyError as exc:
                 raise AdminError(400, f"revision {target} cannot be applied: {exc}") from exc
             nstate.times.replaced(rev.config, {})  # restored entities: created now
@@ -112,8 +117,8 @@ def routes(node: Supervisor) -> list[BaseRoute]:
             except AdminError as exc:
                 return exc.response()
             except StoreError as exc:
-                log.error("config store: %s", exc)
-                return message(500, "An unexpected error occurred")
+                node.database_down(exc)
+                return database_unavailable(node, exc)
         return run
 
     return [

@@ -30,7 +30,8 @@ from tollway.controlplane.store.errors import NotMigrated, StoreError
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 # every table the migrations create (dropped by reset), dependants first
-TABLES = ("ratelimiting_metrics", "config_head", "config_revisions", "alembic_version")
+TABLES = ("cluster_nodes", "ratelimiting_metrics", "config_head", "config_revisions",
+          "alembic_version")
 # pg_advisory_xact_lock key: one migrating node at a time (Kong's "migrations" mutex)
 PG_LOCK_KEY = 0x746F6C6C  # "toll"
 

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from tollway.config.model import EMPTY_HASH, Config
+from tollway.controlplane.store import cluster
 from tollway.controlplane.store import engine as engine_mod
 from tollway.controlplane.store.errors import PreconditionFailed, StoreError
 from tollway.settings import Settings
@@ -163,6 +164,7 @@ class Store:
                     author=author, message=message, entities=entities))
                 conn.execute(config_head.update().where(config_head.c.id == 1).values(
                     revision=rev.number, hash=rev.hash))
+                cluster.notify(conn, rev.number, rev.hash)
                 return rev, True
         except sa.exc.SQLAlchemyError as exc:
             raise StoreError(f"{self.description}: storing the revision failed: "
