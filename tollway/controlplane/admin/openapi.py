@@ -41,6 +41,8 @@ _FIXED: dict[tuple[str, str], str] = {
     ("/config/revisions/{}", "GET"): "One revision: metadata and declarative document",
     ("/config/revisions/{}/diff/{}", "GET"): "What changes from one revision to another",
     ("/config/rollback", "POST"): "Make an earlier revision current (a new revision)",
+    # cluster.py
+    ("/cluster/nodes", "GET"): "Nodes sharing this database: last seen, revision served",
     # circuit_breaker.py, canary.py (the circuit-breaker and canary plugins)
     ("/status/circuit-breaker", "GET"): "Circuit breakers: state, counts, since when",
     ("/status/circuit-breaker/{}", "POST"): "Force a circuit breaker open, closed or auto",
