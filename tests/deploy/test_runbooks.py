@@ -1,5 +1,6 @@
 """docs/runbooks: every command in a ```sh block runs, in page order, against a real
-`tollway start` (SQLite store, the seed's gateway.yaml as `kong.yaml`). A command whose
+`tollway start` (SQLite store, the seed's gateway.yaml as `kong.yaml`, with a circuit-breaker
+plugin on order-service). A command whose
 tollway subcommand or Admin API endpoint has not landed yet is skipped naming it."""
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 from deploy_support import REPO, TOLLWAY, skip_or_fail, tollway_has
 from node_support import Node, free_port
 
@@ -41,7 +43,12 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Node, Path,
         skip_or_fail("curl not installed (apt-get install curl)")
     work = tmp_path_factory.mktemp("runbooks")
     state = work / "kong.yaml"
-    state.write_text((REPO / "examples" / "gateway.yaml").read_text())
+    # the seed's file, plus the breaker that procedures.md opens and closes on order-service
+    # (a service needs the circuit-breaker plugin to have a breaker at all)
+    doc = yaml.safe_load((REPO / "examples" / "gateway.yaml").read_text())
+    orders = next(s for s in doc["services"] if s["name"] == "order-service")
+    orders.setdefault("plugins", []).append({"name": "circuit-breaker"})
+    state.write_text(yaml.safe_dump(doc, sort_keys=False))
     status_port = free_port()
     n = Node(work / "node", config=state, workers=1,
              env={"TOLLWAY_STATUS_LISTEN": f"127.0.0.1:{status_port}",
