@@ -36,18 +36,23 @@ def _key_pem(key: ec.EllipticCurvePrivateKey) -> str:
 
 
 class CA:
-    def __init__(self, cn: str = "tollway test CA") -> None:
+    """A root CA, or (with `parent`) an intermediate CA whose certificates are issued with
+    the intermediate appended to the chain."""
+
+    def __init__(self, cn: str = "tollway test CA", parent: CA | None = None) -> None:
         self.key = ec.generate_private_key(ec.SECP256R1())
+        self.parent = parent
         now = datetime.datetime.now(datetime.UTC)
         self.cert = (
-            x509.CertificateBuilder().subject_name(_name(cn)).issuer_name(_name(cn))
+            x509.CertificateBuilder().subject_name(_name(cn))
+            .issuer_name(parent.cert.subject if parent else _name(cn))
             .public_key(self.key.public_key()).serial_number(x509.random_serial_number())
             .not_valid_before(now - datetime.timedelta(days=1))
             .not_valid_after(now + datetime.timedelta(days=30))
             .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
             .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False,
                                          False), critical=True)
-            .sign(self.key, hashes.SHA256()))
+            .sign(parent.key if parent else self.key, hashes.SHA256()))
         self.pem = self.cert.public_bytes(serialization.Encoding.PEM).decode()
 
     def issue(self, cn: str, names: list[str] | None = None, client: bool = False) -> Pem:
@@ -64,7 +69,10 @@ class CA:
         sans: list[x509.GeneralName] = [x509.DNSName(n) for n in (names or [cn])]
         builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
         cert = builder.sign(self.key, hashes.SHA256())
-        return Pem(cert.public_bytes(serialization.Encoding.PEM).decode(), _key_pem(key))
+        chain = cert.public_bytes(serialization.Encoding.PEM).decode()
+        if self.parent is not None:
+            chain += self.pem
+        return Pem(chain, _key_pem(key))
 
 
 def peer_cn(der: bytes) -> str:
