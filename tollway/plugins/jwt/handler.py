@@ -71,12 +71,26 @@ class JwtPlugin(Plugin):
                                                  else 'Bearer error="invalid_token"')}
         # token → (credential, parsed token), for tokens whose signature checked out
         self.verified: dict[str, tuple[Credential, Token]] = {}
+        self.has_anonymous = bool(self.anonymous)
+        # The usual configuration reads tokens from one header only (no cookies; query
+        # arguments only when the URL has a query string): its raw value is found without
+        # the request's header map, and a value seen before maps straight to its verified
+        # token (`by_header`, bounded as `verified`).
+        self.fast_header: tuple[bytes, ...] | None = None
+        if not self.cookie_names and len(self.header_names) == 1:
+            name = self.header_names[0]
+            normalised = name.replace("_", "-")
+            if name.isascii():
+                # as _auth.header_values: the `-` spelling first, then the name as given
+                self.fast_header = tuple(dict.fromkeys(
+                    (normalised.lower().encode(), name.lower().encode())))
+        self.by_header: dict[bytes, tuple[Credential, Token]] = {}
 
     # -- phases -------------------------------------------------------------------------
     def access(self, req: Any) -> Coroutine[Any, Any, None] | None:
         if self.skip_preflight and req.method == b"OPTIONS":
             return None
-        if self.anonymous and req.credential is not None:
+        if self.has_anonymous and req.credential is not None:
             return None  # an earlier auth plugin succeeded: logical OR
         try:
             outcome = self.authenticate(req)
@@ -129,17 +143,43 @@ class JwtPlugin(Plugin):
                     found[m.group(1)] = None
         return found
 
+    def header_value(self, req: Any) -> bytes | None:
+        """The first value of the one token header (fast path only)."""
+        names = self.fast_header
+        assert names is not None
+        for lname in names:
+            size = len(lname)
+            for name, value in req.headers:
+                if len(name) == size and name.lower() == lname:
+                    return bytes(value)
+        return None
+
     def authenticate(self, req: Any) -> Failure | Coroutine[Any, Any, Failure | None] | None:
-        tokens = self.retrieve(req)
-        if not tokens:
-            return UNAUTHORIZED
-        if len(tokens) > 1:
-            return _fail("Multiple tokens provided")
-        raw = next(iter(tokens))
-        if not isinstance(raw, str):
-            return _fail("Unrecognizable token")  # a bare `?jwt` query argument
+        header: bytes | None = None
+        if self.fast_header is not None and not (self.uri_param_names and req.query_string):
+            header = self.header_value(req)
+            if header is None:
+                return UNAUTHORIZED
+            seen = self.by_header.get(header)
+            if seen is not None:
+                return self.accept(req, seen[0], seen[1])
+            m = BEARER.search(header.decode("latin-1"))
+            if not (m and m.group(1)):
+                return UNAUTHORIZED
+            raw: Any = m.group(1)
+        else:
+            tokens = self.retrieve(req)
+            if not tokens:
+                return UNAUTHORIZED
+            if len(tokens) > 1:
+                return _fail("Multiple tokens provided")
+            raw = next(iter(tokens))
+            if not isinstance(raw, str):
+                return _fail("Unrecognizable token")  # a bare `?jwt` query argument
         hit = self.verified.get(raw)
         if hit is not None:
+            if header is not None:
+                self.remember_header(header, hit)
             return self.accept(req, hit[0], hit[1])
         token = parse(raw)
         if isinstance(token, str):
@@ -173,6 +213,8 @@ class JwtPlugin(Plugin):
         if not ok:
             return _fail("Invalid signature")
         self.remember(raw, cred, token)
+        if header is not None:
+            self.remember_header(header, (cred, token))
         return self.accept(req, cred, token)
 
     @staticmethod
@@ -214,10 +256,16 @@ class JwtPlugin(Plugin):
             del verified[next(iter(verified))]
         verified[raw] = (cred, token)
 
+    def remember_header(self, header: bytes, entry: tuple[Credential, Token]) -> None:
+        by_header = self.by_header
+        if len(by_header) >= VERIFIED_MAX:
+            del by_header[next(iter(by_header))]
+        by_header[header] = entry
+
     def accept(self, req: Any, cred: Credential, token: Token) -> Failure | None:
         """The signature is good: registered claims, maximum expiration, consumer."""
-        claims = token.claim_dict()
         if self.claims_to_verify or self.maximum_expiration > 0:
+            claims = token.claim_dict()
             now = int(time.time())
             errors: dict[str, str] = {}
             for name in self.claims_to_verify:
