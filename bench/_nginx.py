@@ -122,8 +122,12 @@ def route_paths(n_routes: int) -> list[str]:
     return [f"/route-{i:05d}" for i in range(n_routes)]
 
 
-def proxy_conf(prefix: Path, port: int, upstream_port: int, n_routes: int) -> str:
+def proxy_conf(prefix: Path, port: int, upstream_port: int, n_routes: int,
+               tls: tuple[str, str] | None = None) -> str:
     """The nginx reference: 1 worker, HTTP/1.1 keep-alive pool to the upstream.
+
+    With ``tls`` (certificate file, key file) the listener terminates TLS with that
+    certificate: TLS 1.2/1.3, nginx's defaults otherwise (as tollway's ssl listener).
 
     Request bodies are streamed (``proxy_request_buffering off``); responses are buffered in
     memory only (``proxy_max_temp_file_size 0``: never spooled to disk), like the Python
@@ -148,7 +152,9 @@ def proxy_conf(prefix: Path, port: int, upstream_port: int, n_routes: int) -> st
         + "        keepalive_timeout 120s;\n"
         + "    }\n"
         + "    server {\n"
-        + f"        listen 127.0.0.1:{port} backlog=4096;\n"
+        + f"        listen 127.0.0.1:{port}{' ssl' if tls else ''} backlog=4096;\n"
+        + (f"        ssl_certificate {tls[0]};\n        ssl_certificate_key {tls[1]};\n"
+           "        ssl_protocols TLSv1.2 TLSv1.3;\n" if tls else "")
         + "        proxy_http_version 1.1;\n"
         + '        proxy_set_header Connection "";\n'
         + "        proxy_set_header Host $host;\n"

@@ -41,6 +41,55 @@ class Upstream:
         return Running(child, base)
 
 
+@dataclass(frozen=True)
+class TLSMaterial:
+    """The TLS scenario's certificate, served by every system: an ECDSA P-256 leaf for
+    127.0.0.1/localhost signed by a throw-away CA (``ca`` lets the smoke checks verify)."""
+
+    ca: str
+    cert: str
+    key: str
+
+
+def make_tls_material(workdir: Path) -> TLSMaterial:
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    folder = workdir / "tls"
+    folder.mkdir(parents=True, exist_ok=True)
+    now = datetime.datetime.now(datetime.UTC)
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "tollway bench CA")])
+    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
+          .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
+          .not_valid_before(now - datetime.timedelta(days=1))
+          .not_valid_after(now + datetime.timedelta(days=7))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+          .sign(ca_key, hashes.SHA256()))
+    leaf = (x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
+            .issuer_name(ca_name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=7))
+            .add_extension(x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    pem = serialization.Encoding.PEM
+    paths = TLSMaterial(str(folder / "ca.crt"), str(folder / "cert.crt"), str(folder / "cert.key"))
+    Path(paths.ca).write_bytes(ca.public_bytes(pem))
+    Path(paths.cert).write_bytes(leaf.public_bytes(pem))
+    Path(paths.key).write_bytes(key.private_bytes(pem, serialization.PrivateFormat.PKCS8,
+                                                  serialization.NoEncryption()))
+    return paths
+
+
 class System:
     """A proxy under test. ``start`` configures it for ``n_routes`` prefix routes.
 
@@ -52,6 +101,7 @@ class System:
     name = "?"
     description = "?"
     runs_chain = False
+    supports_tls = False  # can terminate TLS (the tls-* scenarios)
 
     def unavailable_reason(self) -> str | None:
         """``None`` when the system can run here, else why not."""
@@ -65,6 +115,7 @@ class System:
         n_routes: int,
         cpus: set[int] | None,
         chain: str | None = None,
+        tls: TLSMaterial | None = None,
     ) -> Running:
         raise NotImplementedError
 
@@ -75,6 +126,7 @@ def _probe_path(n_routes: int) -> str:
 
 class NginxProxy(System):
     name = "nginx-proxy"
+    supports_tls = True
     description = (
         "nginx, worker_processes 1, upstream keepalive 128, proxy_http_version 1.1, "
         "proxy_request_buffering off, N prefix `location` blocks"
@@ -88,12 +140,14 @@ class NginxProxy(System):
         n_routes: int,
         cpus: set[int] | None,
         chain: str | None = None,
+        tls: TLSMaterial | None = None,
     ) -> Running:
-        prefix = workdir / f"nginx-proxy-{n_routes}"
+        prefix = workdir / f"nginx-proxy-{n_routes}{'-tls' if tls else ''}"
         port = free_port()
-        _nginx.write_conf(prefix, _nginx.proxy_conf(prefix, port, upstream_port, n_routes))
-        child = procs.start(f"nginx-proxy-{n_routes}", _nginx.nginx_command(prefix), cpus=cpus)
-        base = f"http://127.0.0.1:{port}"
+        _nginx.write_conf(prefix, _nginx.proxy_conf(
+            prefix, port, upstream_port, n_routes, (tls.cert, tls.key) if tls else None))
+        child = procs.start(prefix.name, _nginx.nginx_command(prefix), cpus=cpus)
+        base = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
         wait_http_ok(base + _probe_path(n_routes), child, timeout_s=30)
         return Running(child, base)
 
@@ -120,6 +174,7 @@ class AiohttpProxy(System):
         n_routes: int,
         cpus: set[int] | None,
         chain: str | None = None,
+        tls: TLSMaterial | None = None,
     ) -> Running:
         port = free_port()
         cmd = [
@@ -175,6 +230,7 @@ class Tollway(System):
         "TOLLWAY_PROXY_ACCESS_LOG=off"
     )
     runs_chain = True
+    supports_tls = True
 
     def __init__(self) -> None:
         self.exe = find_tollway()
@@ -206,9 +262,10 @@ class Tollway(System):
         n_routes: int,
         cpus: set[int] | None,
         chain: str | None = None,
+        tls: TLSMaterial | None = None,
     ) -> Running:
         assert self.exe is not None
-        tag = f"chain-{chain}" if chain else str(n_routes)
+        tag = (f"chain-{chain}" if chain else str(n_routes)) + ("-tls" if tls else "")
         prefix = workdir / f"tollway-{tag}"
         prefix.mkdir(parents=True, exist_ok=True)
         conf = prefix / "bench.yaml"
@@ -223,11 +280,13 @@ class Tollway(System):
             os.environ,
             TOLLWAY_DATABASE="off",
             TOLLWAY_WORKERS="1",
-            TOLLWAY_PROXY_LISTEN=f"127.0.0.1:{port}",
+            TOLLWAY_PROXY_LISTEN=f"127.0.0.1:{port}{' ssl' if tls else ''}",
             TOLLWAY_ADMIN_LISTEN=f"127.0.0.1:{admin}",
             TOLLWAY_PROXY_ACCESS_LOG="off",
             TOLLWAY_PREFIX=str(prefix),
         )
+        if tls:
+            env.update(TOLLWAY_SSL_CERT=tls.cert, TOLLWAY_SSL_CERT_KEY=tls.key)
         child = procs.start(
             f"tollway-{tag}",
             [self.exe, "start", "--config", str(conf)],
@@ -236,7 +295,7 @@ class Tollway(System):
             cwd=prefix,
         )
         wait_http_ok(f"http://127.0.0.1:{admin}/status", child, timeout_s=30)
-        base = f"http://127.0.0.1:{port}"
+        base = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
         wait_http_ok(base + _probe_path(n_routes), child, timeout_s=10, headers=probe_headers)
         return Running(child, base)
 

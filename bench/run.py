@@ -38,7 +38,15 @@ from bench._proc import (
     pinner,
     usable_cpus,
 )
-from bench._systems import ALL_SYSTEMS, REPO_ROOT, Running, System, Upstream
+from bench._systems import (
+    ALL_SYSTEMS,
+    REPO_ROOT,
+    Running,
+    System,
+    TLSMaterial,
+    Upstream,
+    make_tls_material,
+)
 from bench._wrk import UPLOAD_LUA, WrkParams, WrkResult, run_wrk
 
 
@@ -52,6 +60,8 @@ class Scenario:
     # The seed's plugin chain with this rate-limiting policy (bench/_chain.py), on systems
     # that run it (tollway); wrk sends the chain's request headers to every system.
     chain: str | None = None
+    # TLS termination on the proxy (systems with supports_tls), the same certificate for all.
+    tls: bool = False
 
 
 SCENARIOS: dict[str, Scenario] = {
@@ -93,6 +103,14 @@ SCENARIOS: dict[str, Scenario] = {
             1,
             "/",
             chain="redis",
+        ),
+        Scenario(
+            "tls-bare",
+            "TLS termination: as bare, over https (TLS 1.3, one ECDSA P-256 certificate for "
+            "every system, keep-alive connections; aiohttp: not run)",
+            1,
+            "/",
+            tls=True,
         ),
     )
 }
@@ -329,12 +347,14 @@ def run_cell(
     layout: dict[str, set[int]],
     repeat: int = 1,
     headers: dict[str, str] | None = None,
+    tls: TLSMaterial | None = None,
 ) -> dict[str, Any]:
     mark = len(procs.children)
     chain = scenario.chain if system.runs_chain else None
     try:
         running = system.start(
-            procs, workdir, upstream.port, scenario.n_routes, layout.get("sut"), chain=chain
+            procs, workdir, upstream.port, scenario.n_routes, layout.get("sut"), chain=chain,
+            tls=tls if scenario.tls else None,
         )
         smoke_check(running.base_url, scenario, headers, chain=chain is not None)
         result, raw, all_rps = measure(
@@ -462,12 +482,19 @@ def main(argv: list[str] | None = None) -> int:
         upstream = Upstream(workdir)
         up_running = upstream.start(procs, layout.get("upstream"))
         print(f"bench: upstream nginx on {up_running.base_url}; workdir {workdir}")
+        tls = None
+        if any(SCENARIOS[n].tls for n in scenario_names):
+            tls = make_tls_material(workdir)
+            # The smoke checks (urllib) verify the proxies' certificate against this CA.
+            os.environ["SSL_CERT_FILE"] = tls.ca
         for sc_name in scenario_names:
             scenario = SCENARIOS[sc_name]
             cells: dict[str, dict[str, Any]] = {}
             headers, chain_reason = chain_setup(scenario)
             for name, system in systems.items():
                 reason = unavailable[name] or (chain_reason if system.runs_chain else None)
+                if scenario.tls and not system.supports_tls:
+                    reason = reason or "does not terminate TLS in this bench"
                 if reason:
                     cells[name] = {"status": "unavailable", "reason": reason}
                     continue
@@ -484,6 +511,7 @@ def main(argv: list[str] | None = None) -> int:
                     layout,
                     args.repeat,
                     headers,
+                    tls,
                 )
                 if cells[name].get("warning"):
                     print(f"bench:   warning: {cells[name]['warning']}")
