@@ -1,68 +1,47 @@
-"""The `cluster` policy: counters in the config database, Kong's `ratelimiting_metrics` table
-(identifier, period, period_date, service_id, route_id, value, ttl; primary key on the first
-five). Tollway's config database is the node's SQLite file `<prefix>/tollway.db`. Unlike
-Kong (a SELECT, then an asynchronous upsert), the check and the increment are one
-transaction, so concurrent workers cannot over-admit."""
+"""The `cluster` policy: counters in the node's config database (SQLite or PostgreSQL),
+Kong's `ratelimiting_metrics` table, through the store's `Counters`
+(`tollway.controlplane.store.counters`: the check and the increment are one transaction,
+so workers and nodes sharing the database cannot over-admit).
+
+Each worker opens one `Counters` (its own connection pool) and a small thread pool, both
+kept in the worker-lived state: a database round trip runs in a thread, so a slow or
+remote PostgreSQL never blocks the worker's event loop and the other requests on it."""
 
 from __future__ import annotations
 
-import sqlite3
-from pathlib import Path
+import asyncio
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS ratelimiting_metrics (
-  identifier  TEXT NOT NULL,
-  period      TEXT NOT NULL,
-  period_date INTEGER NOT NULL,
-  service_id  TEXT NOT NULL,
-  route_id    TEXT NOT NULL,
-  value       INTEGER NOT NULL DEFAULT 0,
-  ttl         INTEGER,
-  PRIMARY KEY (identifier, period, period_date, service_id, route_id)
-)"""
-SELECT = ("SELECT value FROM ratelimiting_metrics WHERE identifier=? AND period=? AND "
-          "period_date=? AND service_id=? AND route_id=?")
-UPSERT = ("INSERT INTO ratelimiting_metrics VALUES (?,?,?,?,?,1,?) ON CONFLICT "
-          "(identifier, period, period_date, service_id, route_id) DO UPDATE SET "
-          "value = value + 1")
+from tollway.controlplane.store import Counters, open_store
+from tollway.controlplane.store.counters import Row
+from tollway.settings import Settings
 
-Row = tuple[str, str, int, str, str, int]  # identifier, period, start, service, route, ttl
+THREADS = 4  # concurrent round trips per worker (the engine's pool allows 2 + 4 overflow)
+KEY = "rate-limiting:cluster"
 
 
-class ClusterStore:
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(str(path), timeout=5.0, isolation_level=None,
-                                  check_same_thread=False)
-        self.db.execute("PRAGMA busy_timeout = 5000")
-        self.db.execute(SCHEMA)
-        self.ops = 0
+class ClusterCounters:
+    def __init__(self, settings: Settings) -> None:
+        if settings.database == "sqlite":
+            # the embedded database migrates itself (as `tollway start` does); a gateway
+            # built in-process may be the first to open it
+            open_store(settings).close()
+        self.counters = Counters.open(settings)
+        self.pool = ThreadPoolExecutor(THREADS, thread_name_prefix="rate-limiting-cluster")
 
-    def check_and_incr(self, rows: list[Row], limits: list[float], now: int) -> list[int]:
-        db = self.db
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            usages = []
-            for r in rows:
-                found = db.execute(SELECT, r[:5]).fetchone()
-                usages.append(int(found[0]) if found else 0)
-            if all(u < lim for u, lim in zip(usages, limits, strict=True)):
-                db.executemany(UPSERT, rows)
-            self.ops += 1
-            if self.ops % 1000 == 0:
-                db.execute("DELETE FROM ratelimiting_metrics WHERE ttl < ?", (now,))
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
+    async def check_and_incr(self, rows: Sequence[Row], limits: Sequence[float],
+                             now: int) -> list[int]:
+        loop = asyncio.get_running_loop()
+        usages: list[int] = await loop.run_in_executor(
+            self.pool, self.counters.check_and_incr, rows, limits, now)
         return usages
 
 
-def cluster_store(worker: dict[str, Any], path: Path) -> ClusterStore:
-    key = f"rate-limiting:cluster:{path}"
-    store = worker.get(key)
-    if store is None:
-        store = worker[key] = ClusterStore(path)
-    assert isinstance(store, ClusterStore)
-    return store
+def cluster_counters(worker: dict[str, Any], settings: Settings) -> ClusterCounters:
+    found = worker.get(KEY)
+    if found is None:
+        found = worker[KEY] = ClusterCounters(settings)
+    assert isinstance(found, ClusterCounters)
+    return found

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from tollway.plugins.base import BuildContext, Plugin
-from tollway.plugins.rate_limiting.cluster import ClusterStore, cluster_store
+from tollway.plugins.rate_limiting.cluster import ClusterCounters, cluster_counters
 from tollway.plugins.rate_limiting.counters import key_hash, node_counters
 from tollway.plugins.rate_limiting.redis_policy import Backend, backend_for
 from tollway.plugins.rate_limiting.schema import config_schema
@@ -78,7 +78,7 @@ class RateLimiting(Plugin):
             self.redis_host = hosts.get(host.lower(), host)
         self.local: Any = None
         self.backend: Backend | None = None
-        self.cluster: ClusterStore | None = None
+        self.cluster: ClusterCounters | None = None
         if ctx.offline:
             return  # a config check: no files, no sockets
         prefix: Path | None = settings.prefix if settings is not None else None
@@ -86,8 +86,8 @@ class RateLimiting(Plugin):
         if self.policy == "redis":
             assert self.redis_host is not None
             self.backend = backend_for(ctx.worker, config["redis"], self.redis_host)
-        elif self.policy == "cluster" and prefix is not None:
-            self.cluster = cluster_store(ctx.worker, prefix / "tollway.db")
+        elif self.policy == "cluster" and settings is not None:
+            self.cluster = cluster_counters(ctx.worker, settings)
 
     # -- the request ------------------------------------------------------------------------
     def identifier(self, req: Any) -> str:
@@ -116,17 +116,22 @@ class RateLimiting(Plugin):
         if self.policy == "cluster" and self.cluster is not None:
             rows = [(ident, p, starts[p], self.service_id, self.route_id,
                      starts[p] + EXPIRATION[p]) for p in periods]
-            try:
-                usages = self.cluster.check_and_incr(rows, self.limits, now)
-            except Exception as exc:
-                if not self.fault_tolerant:
-                    raise
-                log.error("rate-limiting: failed to get usage: %s", exc)
-                return None
-        else:
-            usages = self._local(ident, now, starts)
-        self.finish(req, usages, now, starts)
+            return self._cluster(req, rows, now, starts)
+        self.finish(req, self._local(ident, now, starts), now, starts)
         return None
+
+    async def _cluster(self, req: Any, rows: list[Any], now: int,
+                       starts: dict[str, int]) -> None:
+        assert self.cluster is not None
+        try:
+            usages = await self.cluster.check_and_incr(rows, self.limits, now)
+        except Exception as exc:
+            if not self.fault_tolerant:
+                raise
+            # Kong: with fault_tolerant the request goes through when the counters fail
+            log.error("rate-limiting: failed to get usage: %s", exc)
+            return
+        self.finish(req, usages, now, starts)
 
     def _keys(self, ident: str, starts: dict[str, int]) -> list[str]:
         prefix = self.key_prefix + ident
