@@ -8,7 +8,7 @@
 * log: the exchange's outcome (5xx, timeout, connection error) and latency are counted for
   its side in the node table; once the canary has `min_samples` requests, an error rate more
   than `max_error_rate_increase` points above stable's, or a p95 more than
-  `max_latency_ratio` times stable's, rolls it back for good: every request goes to stable
+  `max_latency_ratio` times stable's (and `min_latency_increase` ms more), rolls it back for good: every request goes to stable
   and the reason is recorded (Admin API `GET /status/canary`, log, metrics);
 * `gateway_canary_weight{canary}` (percent sent to the canary now) and
   `gateway_canary_rolled_back{canary}`, read from the node table when scraped.
@@ -79,7 +79,8 @@ class Canary(Plugin):
         self.cookie = config["hash_on_cookie"]
         self.thresholds = state.Thresholds(float(config["max_error_rate_increase"]),
                                            float(config["max_latency_ratio"]),
-                                           config["min_samples"])
+                                           config["min_samples"],
+                                           float(config["min_latency_increase"]))
         self.key = _canary_name(entity, self.ctx)
         fp = json.dumps([self.id, self.stable, self.canary, self.steps]).encode()
         self.fingerprint = int.from_bytes(hashlib.blake2b(fp, digest_size=8).digest(), "little")

@@ -50,6 +50,8 @@ config_schema = Record(
         "max_error_rate_increase": Field.number(default=5, between=(0, 100)),
         # ... or its p95 latency is more than this many times stable's
         "max_latency_ratio": Field.number(default=1.5, gt=0),
+        # ... and by at least this many milliseconds (a 2 ms p95 against 1 ms is noise)
+        "min_latency_increase": Field.number(default=50, between=(0, 3_600_000)),
         # canary requests (and stable requests, for the latency comparison) before judging
         "min_samples": Field.integer(default=50, between=(1, 1_000_000)),
     },

@@ -123,6 +123,7 @@ class Thresholds:
     max_error_rate_increase: float = 5.0
     max_latency_ratio: float = 1.5
     min_samples: int = 50
+    min_latency_increase: float = 50.0  # ms
 
 
 def judge(rec: Record, t: Thresholds) -> str | None:
@@ -140,7 +141,8 @@ def judge(rec: Record, t: Thresholds) -> str | None:
                 f"{t.max_error_rate_increase:g} points")
     if stable.requests >= t.min_samples:
         sp, cp = stable.p95_ms(), canary.p95_ms()
-        if sp is not None and cp is not None and cp > sp * t.max_latency_ratio:
+        if (sp is not None and cp is not None and cp > sp * t.max_latency_ratio
+                and cp - sp >= t.min_latency_increase):
             return (f"canary p95 latency {cp:.0f} ms exceeds {t.max_latency_ratio:g} x "
                     f"stable's p95 {sp:.0f} ms")
     return None

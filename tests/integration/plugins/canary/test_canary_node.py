@@ -54,21 +54,21 @@ def run(tmp_path: Path, stable: Upstream, canary: Upstream, **config: Any) -> No
 
 
 def test_sticky_split_then_rollback_on_errors(tmp_path: Path, cn_loop: LoopThread) -> None:
-    stable, canary = Upstream(cn_loop), Upstream(cn_loop)
+    stable = Upstream(cn_loop, respond(200, b"stable"))
+    canary = Upstream(cn_loop, respond(200, b"canary"))
     node = run(tmp_path, stable, canary)
     try:
         assert listing(node)["status"] == "progressing" and listing(node)["weight"] == 50
         assert gauge(node, "gateway_canary_weight") == "50"
         with httpx.Client(base_url=node.proxy_url) as c:
-            sides: dict[str, set[int]] = {}
+            sides: dict[str, set[str]] = {}
             for rnd in range(2):
                 for user in range(30):
-                    before = len(canary.requests)
                     r = c.get(f"/shop/{rnd}", headers={"X-User": f"user-{user}"})
                     assert r.status_code == 200
-                    sides.setdefault(f"user-{user}", set()).add(len(canary.requests) - before)
-            assert all(len(s) == 1 for s in sides.values())  # every user stayed on one side
-            on_canary = sum(1 for s in sides.values() if s == {1})
+                    sides.setdefault(f"user-{user}", set()).add(r.text)
+            assert all(len(s) == 1 for s in sides.values()), sides  # users stay on one side
+            on_canary = sum(1 for s in sides.values() if s == {"canary"})
             assert 5 <= on_canary <= 25  # about half of 30
             seen = listing(node)
             assert seen["canary"]["requests"] == 2 * on_canary
@@ -86,7 +86,8 @@ def test_sticky_split_then_rollback_on_errors(tmp_path: Path, cn_loop: LoopThrea
             assert gauge(node, "gateway_canary_rolled_back") == "1"
             calls = len(canary.requests)
             for user in range(30):  # everyone is back on stable
-                assert c.get("/shop/y", headers={"X-User": f"user-{user}"}).status_code == 200
+                r = c.get("/shop/y", headers={"X-User": f"user-{user}"})
+                assert (r.status_code, r.text) == (200, "stable")
             assert len(canary.requests) == calls
         assert "canary shop rolled back to shop-stable" in node.stderr() + node.stdout()
     finally:

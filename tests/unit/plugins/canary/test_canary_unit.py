@@ -30,7 +30,8 @@ def side(requests: int, errors: int, latency_ms: float) -> s.Side:
     return sd
 
 
-T = s.Thresholds(max_error_rate_increase=5, max_latency_ratio=1.5, min_samples=20)
+T = s.Thresholds(max_error_rate_increase=5, max_latency_ratio=1.5, min_samples=20,
+                 min_latency_increase=50)
 
 
 def rec(stable: s.Side, canary: s.Side) -> s.Record:
@@ -46,6 +47,7 @@ def test_judge() -> None:
     why = s.judge(rec(side(100, 0, 10), side(20, 0, 100)), T)
     assert why is not None and why.startswith("canary p95 latency")
     assert s.judge(rec(side(5, 0, 10), side(20, 0, 100)), T) is None  # no stable latency
+    assert s.judge(rec(side(100, 0, 2), side(20, 0, 7)), T) is None  # 3.5 x, but only 5 ms
 
 
 def test_p95_and_record_round_trip() -> None:
