@@ -9,7 +9,8 @@
   its side in the node table; once the canary has `min_samples` requests, an error rate more
   than `max_error_rate_increase` points above stable's, or a p95 more than
   `max_latency_ratio` times stable's (and `min_latency_increase` ms more), rolls it back for
-  good: every request goes to stable and the reason is recorded (Admin API `GET /status/canary`, log, metrics);
+  good: every request goes to stable and the reason is recorded (Admin API
+  `GET /status/canary`, log, metrics);
 * `gateway_canary_weight{canary}` (percent sent to the canary now) and
   `gateway_canary_rolled_back{canary}`, read from the node table when scraped.
 
