@@ -26,6 +26,8 @@ SLOT = struct.Struct("<QQQ")  # key hash, expires at (unix seconds), count
 HEADER = 64
 MAGIC = b"tollway-rl-1\0\0\0\0"
 SIZE = HEADER + SLOTS * SLOT.size
+SLOT_SIZE = SLOT.size
+_unpack, _pack = SLOT.unpack_from, SLOT.pack_into
 
 
 def key_hash(key: str) -> int:
@@ -107,14 +109,27 @@ class SharedCounters:
     def check_and_incr(self, keys: list[int], expires: list[int], limits: list[float],
                        now: int) -> list[int]:
         fd = self.fd
-        pack = SLOT.pack_into
+        mm = self.mm
+        unpack = _unpack
+        offsets = []
+        usages = []
+        admit = True
         fcntl.flock(fd, fcntl.LOCK_EX)
         try:
-            found = [self._find(h, now) for h in keys]
-            usages = [c for _, c in found]
-            if all(u < lim for u, lim in zip(usages, limits, strict=True)):
-                for h, exp, (off, c) in zip(keys, expires, found, strict=True):
-                    pack(self.mm, off, h, exp, c + 1)
+            for i, h in enumerate(keys):
+                # the home slot holds the live counter in the usual case: no probing
+                off = HEADER + (h % SLOTS) * SLOT_SIZE
+                kh, exp, c = unpack(mm, off)
+                if kh != h or exp <= now:
+                    off, c = self._find(h, now)
+                offsets.append(off)
+                usages.append(c)
+                if c >= limits[i]:
+                    admit = False
+            if admit:
+                pack = _pack
+                for i, off in enumerate(offsets):
+                    pack(mm, off, keys[i], expires[i], usages[i] + 1)
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
         return usages

@@ -21,9 +21,13 @@ RATELIMIT_LIMIT = b"RateLimit-Limit"
 RATELIMIT_REMAINING = b"RateLimit-Remaining"
 RATELIMIT_RESET = b"RateLimit-Reset"
 RETRY_AFTER = b"Retry-After"
+RL_LIMIT_L, RL_REMAINING_L, RL_RESET_L, RETRY_AFTER_L = (
+    RATELIMIT_LIMIT.lower(), RATELIMIT_REMAINING.lower(), RATELIMIT_RESET.lower(),
+    RETRY_AFTER.lower())
 # Kong's constant tables: header names per period, built once.
 X_LIMIT = {p: b"X-RateLimit-Limit-" + p.capitalize().encode() for p in PERIODS}
 X_REMAINING = {p: b"X-RateLimit-Remaining-" + p.capitalize().encode() for p in PERIODS}
+MEMO_MAX = 10_000  # identifiers remembered per second (counter keys, hashes, window ends)
 
 
 def num(value: float) -> bytes:
@@ -31,6 +35,26 @@ def num(value: float) -> bytes:
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     return str(value).encode()
+
+
+def count(value: float) -> bytes:
+    """`num` for a remaining count; an int (the usual case) is formatted directly."""
+    return b"%d" % value if value.__class__ is int else num(value)
+
+
+# (name, value, replace, lower-case name): the shape of PluginAPI.resp_extra entries
+Header = tuple[bytes, bytes, bool, bytes]
+
+
+def set_headers(req: Any, headers: list[Header]) -> None:
+    """set_response_header for each header. When no plugin set a response header before
+    (the usual case: the names here are unique), the list becomes the request's response
+    headers at once instead of one call per header."""
+    if getattr(req, "resp_extra", False) is None:
+        req.resp_extra = headers
+        return
+    for name, value, _, _ in headers:
+        req.set_response_header(name, value)
 
 
 def _fk(entity: dict[str, Any], name: str) -> str:
@@ -56,6 +80,16 @@ class RateLimiting(Plugin):
         self.limit_bytes = [num(v) for v in self.limits]
         self.x_limit = [X_LIMIT[p] for p in self.periods]
         self.x_remaining = [X_REMAINING[p] for p in self.periods]
+        # response header entries built once: the limits never change per request
+        self.limit_entries: list[Header] = [
+            (n, v, True, n.lower()) for n, v in zip(self.x_limit, self.limit_bytes,
+                                                    strict=True)]
+        self.x_remaining_l = [n.lower() for n in self.x_remaining]
+        self.rl_limit_entries: list[Header] = [
+            (RATELIMIT_LIMIT, v, True, RL_LIMIT_L) for v in self.limit_bytes]
+        # identifier -> (counter keys, their hashes, window ends), for the second `memo_now`
+        self.memo: dict[str, tuple[list[str], list[int], list[int]]] = {}
+        self.memo_now = -1
         self.route_id, self.service_id = _fk(entity, "route"), _fk(entity, "service")
         self.key_prefix = f"ratelimit:{self.route_id}:{self.service_id}:"
         self.limit_by = config["limit_by"]
@@ -134,13 +168,29 @@ class RateLimiting(Plugin):
         self.finish(req, usages, now, starts)
 
     def _keys(self, ident: str, starts: dict[str, int]) -> list[str]:
-        prefix = self.key_prefix + ident
-        return [f"{prefix}:{starts[p] * 1000}:{p}" for p in self.periods]
+        return self._memo(ident, starts["second"], starts)[0]
+
+    def _memo(self, ident: str, now: int, starts: dict[str, int]
+              ) -> tuple[list[str], list[int], list[int]]:
+        """The counter keys of `ident` at `now`, their hashes and window ends: built once
+        per identifier and second (every window start is the same within a second)."""
+        if now != self.memo_now:
+            self.memo_now = now
+            self.memo = {}
+        hit = self.memo.get(ident)
+        if hit is None:
+            prefix = self.key_prefix + ident
+            keys = [f"{prefix}:{starts[p] * 1000}:{p}" for p in self.periods]
+            hit = (keys, [key_hash(k) for k in keys],
+                   [starts[p] + EXPIRATION[p] for p in self.periods])
+            if len(self.memo) >= MEMO_MAX:
+                self.memo.clear()
+            self.memo[ident] = hit
+        return hit
 
     def _local(self, ident: str, now: int, starts: dict[str, int]) -> list[int]:
-        keys = [key_hash(k) for k in self._keys(ident, starts)]
-        ends = [starts[p] + EXPIRATION[p] for p in self.periods]
-        usages: list[int] = self.local.check_and_incr(keys, ends, self.limits, now)
+        _, hashes, ends = self._memo(ident, now, starts)
+        usages: list[int] = self.local.check_and_incr(hashes, ends, self.limits, now)
         return usages
 
     async def _redis(self, req: Any, ident: str, now: int, starts: dict[str, int]) -> None:
@@ -182,34 +232,37 @@ class RateLimiting(Plugin):
                 req.error(self.error_code, self.error_message)
                 return True
             return False
-        headers: list[tuple[bytes, bytes]] = []
+        headers: list[Header] = []
+        append = headers.append
+        limit_entries, x_remaining, x_remaining_l = (self.limit_entries, self.x_remaining,
+                                                     self.x_remaining_l)
         best = -1
         best_rem: float = 0
+        best_bytes = b""
         for i, usage in enumerate(usages):
             rem = limits[i] - usage
             if stop < 0 or stop == i:
                 rem -= 1
             if rem < 0:
                 rem = 0
-            headers.append((self.x_limit[i], self.limit_bytes[i]))
-            headers.append((self.x_remaining[i], num(rem)))
+            rem_bytes = count(rem)
+            append(limit_entries[i])
+            append((x_remaining[i], rem_bytes, True, x_remaining_l[i]))
             # the smallest remaining; ties go to the longer window (later in PERIODS)
             if best < 0 or rem <= best_rem:
-                best, best_rem = i, rem
+                best, best_rem, best_bytes = i, rem, rem_bytes
         period = self.periods[best]
-        reset = max(1, self.windows[best] - (now - starts[period]))
-        headers.append((RATELIMIT_LIMIT, self.limit_bytes[best]))
-        headers.append((RATELIMIT_REMAINING, num(best_rem)))
-        headers.append((RATELIMIT_RESET, b"%d" % reset))
+        reset = b"%d" % max(1, self.windows[best] - (now - starts[period]))
+        append(self.rl_limit_entries[best])
+        append((RATELIMIT_REMAINING, best_bytes, True, RL_REMAINING_L))
+        append((RATELIMIT_RESET, reset, True, RL_RESET_L))
         if stop >= 0:
-            headers.append((RETRY_AFTER, b"%d" % reset))
+            append((RETRY_AFTER, reset, True, RETRY_AFTER_L))
             req.ctx["rate_limit_exceeded"] = True
-            for name, value in headers:
-                req.set_response_header(name, value)
+            set_headers(req, headers)
             req.error(self.error_code, self.error_message)
             return True
-        for name, value in headers:
-            req.set_response_header(name, value)
+        set_headers(req, headers)
         return False
 
 

@@ -13,8 +13,16 @@ EXPIRATION = {"second": 1, "minute": 60, "hour": 3600, "day": 86400,
 _cal: dict[int, tuple[int, int]] = {}  # day start -> (month start, year start)
 
 
+_last: tuple[int, dict[str, int]] = (-1, {})
+
+
 def window_starts(now: int) -> dict[str, int]:
-    """Window start (unix seconds) of every period for `now`."""
+    """Window start (unix seconds) of every period for `now`; the same dict is returned for
+    the same second (callers must not change it)."""
+    global _last
+    last = _last
+    if last[0] == now:
+        return last[1]
     day = now - now % 86400
     cal = _cal.get(day)
     if cal is None:
@@ -24,5 +32,7 @@ def window_starts(now: int) -> dict[str, int]:
         if len(_cal) > 8:
             _cal.clear()
         _cal[day] = cal
-    return {"second": now, "minute": now - now % 60, "hour": now - now % 3600, "day": day,
-            "month": cal[0], "year": cal[1]}
+    starts = {"second": now, "minute": now - now % 60, "hour": now - now % 3600, "day": day,
+              "month": cal[0], "year": cal[1]}
+    _last = (now, starts)
+    return starts
