@@ -34,7 +34,9 @@ from tollway.controlplane.admin.errors import (
 )
 from tollway.controlplane.store import PreconditionFailed, Revision, StoreError, etag
 from tollway.reconcile.diff import plan
-from tollway.reconcile.output import Masker, render_json
+from tollway.reconcile.output import MASK, Masker, render_json
+from tollway.reconcile.state import SECRET_CONFIG_KEYS, SECRET_FIELDS
+from tollway.reconcile.vault import is_reference
 
 if TYPE_CHECKING:
     from tollway.controlplane.store import Store
@@ -132,13 +134,37 @@ def routes(node: Supervisor) -> list[BaseRoute]:
 def revision_diff(a: Revision, b: Revision) -> dict[str, Any]:
     """decK's `--json-output` report for a → b (tollway.reconcile: the same identities,
     masking and shape as `tollway config diff`), each update also listing its changed fields
-    as `{"field": "dotted.path", "old": ..., "new": ...}`."""
+    as `{"field": "dotted.path", "old": ..., "new": ...}`. Secrets (credential keys,
+    password-like plugin fields) and vault references print as `[masked]`; a changed
+    secret still shows as a changed field, masked on both sides."""
     p = plan(a.config, b.config)
-    masker = Masker()
-    report = render_json(p, masker)
-    for item in report["changes"]["updating"]:
-        item["fields"] = field_changes(item["body"].get("old") or {}, item["body"]["new"])
+    report = _mask_references(render_json(p, Masker()))
+    updates = [e for e in p.events if e.op == "update"]
+    for item, event in zip(report["changes"]["updating"], updates, strict=True):
+        old = event.old.view if event.old is not None else {}
+        secret = SECRET_FIELDS.get(event.entry.entity, ())
+        item["fields"] = [_masked_change(c, secret)
+                          for c in field_changes(old, event.entry.view)]
     return {"from": a.meta(), "to": b.meta(), **report}
+
+
+def _masked_change(change: dict[str, Any], secret_fields: tuple[str, ...]) -> dict[str, Any]:
+    path = change["field"]
+    last = path.rsplit(".", 1)[-1]
+    if path in secret_fields or last in SECRET_CONFIG_KEYS:
+        return {"field": path, "old": None if change["old"] is None else MASK,
+                "new": None if change["new"] is None else MASK}
+    return _mask_references(change)
+
+
+def _mask_references(value: Any) -> Any:
+    """Every vault reference in `value` replaced by the mask (they name where secrets
+    live, which the history does not need to show)."""
+    if isinstance(value, dict):
+        return {k: _mask_references(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_mask_references(v) for v in value]
+    return MASK if is_reference(value) else value
 
 
 _ABSENT: Any = object()
