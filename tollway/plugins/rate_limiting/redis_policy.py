@@ -31,6 +31,7 @@ end
 return out
 """
 RETRY_AFTER = 1.0  # seconds between attempts to reach a Redis that failed
+BATCH_MAX = 128  # requests per script call
 POOL_SIZE = 100
 DEGRADED = "gateway_rate_limit_store_degraded"
 
@@ -58,6 +59,9 @@ class Backend:
         self.down_until = 0.0
         self.outage = False
         self.syncs: dict[str, SyncCache] = {}
+        # Increments asked for during one event-loop tick, sent as one script call.
+        self.pending: list[tuple[list[str], list[int], asyncio.Future[list[int]]]] = []
+        self.calls: set[asyncio.Task[None]] = set()
 
     def _connect(self) -> None:
         import redis.asyncio as aioredis
@@ -111,11 +115,54 @@ class Backend:
             log.warning("rate-limiting: redis %s:%s is back; counting there again",
                         self.host, self.conf["port"])
 
-    async def incr(self, keys: list[str], ttls: list[int]) -> list[int]:
+    def incr(self, keys: list[str], ttls: list[int]) -> asyncio.Future[list[int]]:
+        """The usages before this request of `keys` (each incremented, with its TTL set on
+        the first hit). The requests of one event-loop tick share one script call: the
+        script increments every key of every request in order, so each request still gets
+        its own exact count, as with a call of its own."""
         if self.client is None:
             self._connect()
-        result = await self.script(keys=keys, args=ttls)
-        return [int(v) for v in result]
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[list[int]] = loop.create_future()
+        if not self.pending:
+            loop.call_soon(self._flush, loop)
+        self.pending.append((keys, ttls, fut))
+        return fut
+
+    def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
+        batch, self.pending = self.pending, []
+        for i in range(0, len(batch), BATCH_MAX):
+            task = loop.create_task(self._call(batch[i:i + BATCH_MAX]))
+            self.calls.add(task)  # the loop keeps only a weak reference
+            task.add_done_callback(self.calls.discard)
+
+    async def _call(self, batch: list[tuple[list[str], list[int],
+                                            asyncio.Future[list[int]]]]) -> None:
+        if len(batch) == 1:
+            keys, ttls = batch[0][0], batch[0][1]
+        else:
+            keys, ttls = [], []
+            for k, t, _ in batch:
+                keys += k
+                ttls += t
+        try:
+            result = await self.script(keys=keys, args=ttls)
+        except BaseException as exc:
+            for _, _, fut in batch:
+                if not fut.done():
+                    if isinstance(exc, asyncio.CancelledError):
+                        fut.cancel()
+                    else:
+                        fut.set_exception(exc)
+            if isinstance(exc, asyncio.CancelledError):
+                raise
+            return
+        pos = 0
+        for k, _, fut in batch:
+            n = len(k)
+            if not fut.done():
+                fut.set_result([int(v) for v in result[pos:pos + n]])
+            pos += n
 
     def sync(self, sync_rate: float) -> SyncCache:
         key = repr(sync_rate)
