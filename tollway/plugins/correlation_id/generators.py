@@ -30,6 +30,9 @@ def _reset_pool() -> None:
 os.register_at_fork(after_in_child=_reset_pool)
 
 
+_VARIANT = (b"8", b"9", b"a", b"b")
+
+
 def uuid4_bytes() -> bytes:
     """A random (version 4) UUID as lowercase hex bytes, e.g. b"3b6f2c7e-...": 16 bytes from
     the OS's CSPRNG (read 4 KiB at a time), formatted once."""
@@ -39,10 +42,10 @@ def uuid4_bytes() -> bytes:
         _pool, pos = os.urandom(_POOL_SIZE), 0
     _pos = pos + 16
     raw = _pool[pos:pos + 16]
-    h = bytearray(raw.hex().encode())
-    h[12] = 0x34  # version 4: "4"
-    h[16] = b"89ab"[(raw[8] >> 4) & 3]  # RFC 4122 variant: 0b10xx
-    return b"%s-%s-%s-%s-%s" % (h[:8], h[8:12], h[12:16], h[16:20], h[20:])
+    h = raw.hex().encode()
+    # version 4 ("4" for the 13th digit), RFC 4122 variant (0b10xx: 8, 9, a or b)
+    return b"%s-%s-4%s-%s%s-%s" % (h[:8], h[8:12], h[13:16], _VARIANT[(raw[8] >> 4) & 3],
+                                   h[17:20], h[20:])
 
 
 def uuid4() -> str:

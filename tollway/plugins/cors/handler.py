@@ -33,6 +33,8 @@ REPLACED_SIZES = frozenset({len(ACAO), len(ACAC), len(ACEH)})
 L_ACRM = b"access-control-request-method"
 L_ACRH = b"access-control-request-headers"
 L_ACRPN = b"access-control-request-private-network"
+MISSING = b"\0missing"  # not a header value: a header value cannot contain NUL
+RESOLVED_MAX = 4096
 
 
 def _origin_of(req: Any) -> bytes | None:
@@ -70,6 +72,9 @@ class CorsPlugin(Plugin):
         replaced = {ACAO.lower()} | ({ACEH.lower()} if self.exposed is not None else set())
         self.replaced = frozenset(replaced)
         self.replaced_cred = frozenset(replaced | {ACAC.lower()})
+        # Origin header value -> Access-Control-Allow-Origin value (None: no match), as
+        # bytes; the policy's own cache works on str
+        self.resolved: dict[bytes, bytes | None] = {}
 
     def _allow_origin(self, origin: bytes | None) -> tuple[bool, bool, bytes | None]:
         """Kong's configure_origin: (allow_all, add Vary: Origin, ACAO value or None to
@@ -82,9 +87,15 @@ class CorsPlugin(Plugin):
         if origin is not None:
             if policy.star:
                 return True, True, STAR
-            found = policy.resolve(origin.decode("latin-1"))
-            if found is not None:
-                return False, True, found.encode("latin-1")
+            acao = self.resolved.get(origin, MISSING)
+            if acao is MISSING:
+                found = policy.resolve(origin.decode("latin-1"))
+                acao = found.encode("latin-1") if found is not None else None
+                if len(self.resolved) >= RESOLVED_MAX:
+                    self.resolved.clear()
+                self.resolved[origin] = acao
+            if acao is not None:
+                return False, True, acao
         return False, True, None
 
     # -- preflight --------------------------------------------------------------------------
