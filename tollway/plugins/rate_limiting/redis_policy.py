@@ -1,5 +1,6 @@
-"""The `redis` policy: one EVALSHA per request for every window (INCR, EXPIRE on the first
-hit, usage = result - 1, as Kong's script does per window), a pool per connection settings
+"""The `redis` policy: one EVALSHA for every window (INCR, EXPIRE on the first hit, usage =
+result - 1, as Kong's script does per window) — shared by the requests of one event-loop
+tick, each still getting its own exact count —, a pool per connection settings
 kept in the worker, and DECISIONS #4: while Redis is unreachable a fault-tolerant plugin
 keeps counting in the node-local table, logs once per outage and retries Redis at most once
 a second. `sync_rate > 0` batches increments (Kong's per-worker cache plus deltas).
