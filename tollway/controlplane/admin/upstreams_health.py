@@ -82,6 +82,7 @@ def health_document(entities: dict[str, list[dict[str, Any]]], up: dict[str, Any
 
 def routes(node: Supervisor) -> list[Route]:
     async def upstream_health(request: Request) -> Response:
+        """Health of an upstream's targets on this node (?balancer_health=1: the balancer)"""
         entities = node.config.entities
         up = _find(entities, request.path_params["upstream"])
         if up is None:
