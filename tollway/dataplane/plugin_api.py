@@ -42,7 +42,8 @@ log = logging.getLogger("tollway.plugins")
 JSON_CTYPE = b"application/json; charset=utf-8"
 CONSUMER_HEADERS = (b"x-consumer-id", b"x-consumer-custom-id", b"x-consumer-username",
                     b"x-credential-identifier", b"x-anonymous-consumer")
-CLEARED_CONSUMER_HEADERS = {h: (h, []) for h in CONSUMER_HEADERS}
+CLEARED_CONSUMER_HEADERS: dict[bytes, tuple[bytes, list[bytes]]] = {
+    h: (h, []) for h in CONSUMER_HEADERS}
 _CONSUMER_VALUES: dict[int, tuple[dict[str, Any], tuple[list[bytes], list[bytes],
                                                           list[bytes]]]] = {}
 

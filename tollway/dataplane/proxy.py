@@ -150,7 +150,7 @@ class Exchange(RequestHead, ResponseWriter, PluginAPI):
         headers = self._header_map() if router.uses_headers else None
         path = raw_path.decode("utf-8", "surrogateescape")
         m = router.match(self.method.decode("latin-1"), host, path, headers,
-                         self.proto.scheme, None)
+                         self.proto.scheme, self.proto.sni)
         if m is None and self.method == b"OPTIONS":
             m = self._preflight_route(host, path, headers)
         if m is None:
@@ -189,7 +189,8 @@ class Exchange(RequestHead, ResponseWriter, PluginAPI):
                 origin = value
         if not wanted or origin is None:
             return None
-        return self.snapshot.router.match(wanted, host, path, headers, self.proto.scheme, None)
+        return self.snapshot.router.match(wanted, host, path, headers, self.proto.scheme,
+                                          self.proto.sni)
 
     def proceed(self) -> None:
         """After the access phase: the service (503 without one), the head, the upstream."""

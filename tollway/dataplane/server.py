@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 # closed, as nginx's keepalive_timeout / client_header_timeout (both 60 s by default).
 KEEPALIVE_TIMEOUT = 60.0
 CLIENT_HEADER_TIMEOUT = 60.0
+DRAIN_IDLE = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,8 +225,12 @@ class Worker:
             server.close()
         deadline = self.loop.time() + grace
         while True:
+            now = self.loop.time()
             for proto in list(st.connections):
-                if proto.idle():
+                # A busy keep-alive client is idle only for an instant between two requests:
+                # closing it then races its next request. Leave it DRAIN_IDLE to send that
+                # request, which is answered with `Connection: close`.
+                if proto.idle() and now - proto.last_active >= DRAIN_IDLE:
                     proto.close()
             if not st.connections or self.loop.time() >= deadline:
                 break

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import ipaddress
 import ssl
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from tollway.dataplane.router import build_router
+from tollway.dataplane.tls import service_context
 from tollway.dataplane.upstream.balancer import Balancer, registry_for
 from tollway.dataplane.upstream.pool import Origin
 from tollway.plugins.base import BuildContext
@@ -51,25 +53,9 @@ class RouteSpec:
     redirect_code: int
 
 
-_INSECURE: ssl.SSLContext | None = None
-
-
-def _client_tls(verify: bool | None) -> ssl.SSLContext:
-    # Kong's proxy_ssl_verify defaults to off: upstream certificates are not verified unless
-    # the service sets tls_verify.
-    global _INSECURE
-    if verify:
-        return ssl.create_default_context()
-    if _INSECURE is None:
-        ctx = ssl.create_default_context()
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-        _INSECURE = ctx
-    return _INSECURE
-
-
 def _service_spec(svc: dict[str, Any], resolver: Resolver | None,
-                  balancers: dict[str, Balancer]) -> ServiceSpec:
+                  balancers: dict[str, Balancer],
+                  entities: Mapping[str, list[dict[str, Any]]]) -> ServiceSpec:
     host = svc["host"]
     port = int(svc["port"])
     protocol = svc["protocol"]
@@ -98,7 +84,7 @@ def _service_spec(svc: dict[str, Any], resolver: Resolver | None,
         write_timeout=svc["write_timeout"] / 1000,
         read_timeout=svc["read_timeout"] / 1000,
         retries=int(svc["retries"]),
-        ssl_context=_client_tls(svc.get("tls_verify")) if tls else None,
+        ssl_context=service_context(svc, entities) if tls else None,
         balancer=balancer,
     )
 
@@ -123,7 +109,7 @@ class Snapshot:
         wstate = worker if worker is not None else {}
         registry = registry_for(wstate)
         self.balancers = registry.build(entities, resolver, wstate)
-        self.services = {s["id"]: _service_spec(s, resolver, self.balancers)
+        self.services = {s["id"]: _service_spec(s, resolver, self.balancers, entities)
                          for s in entities["services"]}
         self.routes = {
             r["id"]: RouteSpec(

@@ -2,8 +2,8 @@
 a client certificate presented to an upstream that requires one.
 
 The contexts (`tollway.dataplane.tls.service_context`) are tested against a real TLS
-server; the gateway-level tests need `snapshot.py` to build its services' contexts with
-`service_context` (see the xfail reason) and pass once it does."""
+server, directly and through the gateway (the snapshot builds each https service's context
+with `service_context`)."""
 
 from __future__ import annotations
 
@@ -19,10 +19,6 @@ from dataplane_helpers import LoopThread, read_request, response_bytes
 from tls_certs import CA, peer_cn
 
 from tollway.dataplane.tls import TLSError, service_context
-
-WIRED = pytest.mark.xfail(
-    strict=True,
-    reason="snapshot.py _client_tls does not call tls.service_context(svc, entities) yet")
 
 
 class TLSUpstream:
@@ -172,7 +168,6 @@ def _get(gw: Any) -> httpx.Response:
     return httpx.get(gw.http_url + "/", timeout=10)
 
 
-@WIRED
 def test_gateway_verifies_the_upstream_with_ca_certificates(ca, tls_origin, make_tls_gateway):
     gw = make_tls_gateway(_gateway_doc(tls_origin.port, ca.pem),
                           dns_hostsfile=_hosts(tls_origin))
@@ -185,7 +180,6 @@ def test_gateway_wrong_ca_is_a_502(tls_origin, make_tls_gateway):
     assert _get(gw).status_code == 502
 
 
-@WIRED
 def test_gateway_presents_the_client_certificate(ca, mtls_origin, make_tls_gateway):
     client = ca.issue("gateway-client", client=True)
     gw = make_tls_gateway(_gateway_doc(mtls_origin.port, ca.pem, client),
