@@ -7,14 +7,12 @@ are precomputed on the connection.
 
 from __future__ import annotations
 
-import asyncio
 from typing import TYPE_CHECKING, Any
 
+from tollway.dataplane.exchange_fields import ExchangeFields
+
 if TYPE_CHECKING:
-    from tollway.dataplane.protocol import DownstreamProtocol
-    from tollway.dataplane.server import ServerState
     from tollway.dataplane.snapshot import ServiceSpec
-    from tollway.plugins.chain import Chain
 
 # Request headers the single pass over the client's headers treats specially.
 H_HOST, H_CONNECTION, H_UPGRADE, H_EXPECT, H_TE, H_XFF, H_REPLACED, H_DROP, H_ACCEPT = range(9)
@@ -32,41 +30,7 @@ SPECIAL: dict[bytes, int] = {
 REMEMBERED: dict[bytes, int] = {b"accept": H_ACCEPT, b"content-type": H_CTYPE}
 
 
-class RequestHead:
-    # Attributes owned by Exchange (tollway.dataplane.proxy), declared for the type checker.
-    proto: DownstreamProtocol
-    state: ServerState
-    loop: asyncio.AbstractEventLoop
-    method: bytes
-    url: bytes
-    headers: list[tuple[bytes, bytes]]
-    http11: bool
-    keep_alive: bool
-    t_start: float
-    t_upstream: float
-    request_id: str
-    host: bytes
-    accept: bytes | None
-    req_ctype: bytes | None
-    upgrade: bool
-    expect_continue: bool
-    te_trailers: bool
-    chunked_in: bool
-    has_body: bool
-    content_length: bytes
-    fwd: list[bytes]
-    forwarded: dict[int, bytes]
-    req_complete: bool
-    response_started: bool
-    status: int
-    chunked_out: bool
-    resp_size: int
-    done: bool
-    tunnel: bool
-    req_overlay: dict[bytes, tuple[bytes, list[bytes]]] | None
-    chain: Chain
-    path_override: bytes | None
-    query_override: bytes | None
+class RequestHead(ExchangeFields):
 
     def _scan_headers(self) -> None:
         """One pass over the client's headers: remember what tollway needs, keep the rest in

@@ -6,18 +6,16 @@ them the head is serialised in one pass with no intermediate objects.
 
 from __future__ import annotations
 
-import asyncio
 from typing import TYPE_CHECKING
 
 from tollway.dataplane import local_reply
+from tollway.dataplane.exchange_fields import ExchangeFields
 from tollway.dataplane.http import STATUS_LINES, VIA_VALUE, status_line
 from tollway.dataplane.request_head import H_XFHOST
 from tollway.plugins.base import HeaderList
 
 if TYPE_CHECKING:
-    from tollway.dataplane.protocol import DownstreamProtocol
-    from tollway.dataplane.server import ServerState
-    from tollway.plugins.chain import Chain
+    pass
 
 # Response headers the pass over the upstream's headers treats specially (§2.9).
 R_CLEN, R_DATE, R_SERVER, R_VIA, R_TENC, R_UPGRADE, R_HOP = range(7)
@@ -34,40 +32,7 @@ RAW_DROPPED = frozenset((b"content-length", b"transfer-encoding", b"connection",
                          b"keep-alive", b"proxy-connection", b"te", b"trailer", b"upgrade"))
 
 
-class ResponseWriter:
-    # Attributes owned by Exchange (tollway.dataplane.proxy), declared for the type checker.
-    proto: DownstreamProtocol
-    state: ServerState
-    loop: asyncio.AbstractEventLoop
-    method: bytes
-    url: bytes
-    headers: list[tuple[bytes, bytes]]
-    http11: bool
-    keep_alive: bool
-    t_start: float
-    t_upstream: float
-    t_response: float
-    request_id: str
-    host: bytes
-    accept: bytes | None
-    req_ctype: bytes | None
-    upgrade: bool
-    expect_continue: bool
-    te_trailers: bool
-    chunked_in: bool
-    has_body: bool
-    content_length: bytes
-    fwd: list[bytes]
-    forwarded: dict[int, bytes]
-    req_complete: bool
-    response_started: bool
-    status: int
-    chunked_out: bool
-    resp_size: int
-    done: bool
-    tunnel: bool
-    req_overlay: dict[bytes, tuple[bytes, list[bytes]]] | None
-    chain: Chain
+class ResponseWriter(ExchangeFields):
 
     resp_extra: list[tuple[bytes, bytes, bool, bytes]] | None
     client_method: bytes | None
