@@ -65,7 +65,10 @@ def test_prometheus_on_that_config_scrapes_the_status_listener(tmp_path: Path) -
                                 stdout=log, stderr=subprocess.STDOUT)
     try:
         def target_up() -> bool:
-            body = httpx.get(url + "/api/v1/targets", timeout=2).json()
+            r = httpx.get(url + "/api/v1/targets", timeout=2)
+            if r.status_code != 200:
+                return False  # "Service Unavailable" (plain text) until Prometheus is ready
+            body = r.json()
             targets = body["data"]["activeTargets"]
             return any(t["health"] == "up" and t["scrapeUrl"] == f"http://{status}/metrics"
                        for t in targets)

@@ -40,7 +40,9 @@ def wait_until(predicate: Callable[[], Any], timeout: float, interval: float = 0
             value = predicate()
             if value:
                 return value
-        except (httpx.HTTPError, OSError) as exc:
+        except (httpx.HTTPError, OSError, ValueError) as exc:
+            # ValueError: a body that is not JSON yet (e.g. Prometheus's plain-text
+            # "Service Unavailable" while it starts)
             last_exc = exc
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout} s waiting for {what} (last error: "
