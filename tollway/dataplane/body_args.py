@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote, unquote_plus
 
@@ -105,15 +106,21 @@ def parse_multipart(body: bytes, ctype: bytes) -> Multipart | None:
 
 def parse_form(body: bytes) -> dict[str, Any]:
     """ngx.req.get_post_args: repeated names → list, a bare name → True."""
+    return parse_args(body.decode("latin-1"), _unq)
+
+
+def parse_args(text: str, unquote: Callable[[str], str]) -> dict[str, Any]:
+    """`a=1&a=2&b&c=` → {"a": ["1", "2"], "b": True, "c": ""} (nginx's get_*_args shape);
+    `unquote` decodes one name or value."""
     args: dict[str, Any] = {}
-    for piece in body.decode("latin-1").split("&"):
+    for piece in text.split("&"):
         if not piece:
             continue
         k, eq, v = piece.partition("=")
-        key = _unq(k)
+        key = unquote(k)
         if not key:
             continue
-        val: str | bool = _unq(v) if eq else True
+        val: str | bool = unquote(v) if eq else True
         cur = args.get(key)
         if cur is None:
             args[key] = val

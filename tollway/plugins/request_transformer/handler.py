@@ -14,6 +14,7 @@ import logging
 from typing import Any, ClassVar
 from urllib.parse import quote, unquote_plus
 
+from tollway.dataplane.body_args import parse_args
 from tollway.plugins.base import BuildContext, Plugin
 from tollway.plugins.request_transformer.body import BodyTransform
 from tollway.plugins.request_transformer.schema import config_schema
@@ -44,23 +45,7 @@ def _append_value(current: Any, value: str) -> list[Any]:
 
 def parse_query(qs: str) -> dict[str, Value]:
     """ngx.req.get_uri_args: `a` → True, `a=` → "", repeated names → list."""
-    args: dict[str, Value] = {}
-    for piece in qs.split("&"):
-        if not piece:
-            continue
-        k, eq, v = piece.partition("=")
-        key = unquote_plus(k)
-        if not key:
-            continue
-        val: str | bool = unquote_plus(v) if eq else True
-        cur = args.get(key)
-        if cur is None:
-            args[key] = val
-        elif isinstance(cur, list):
-            cur.append(val)
-        else:
-            args[key] = [cur, val]
-    return args
+    return parse_args(qs, unquote_plus)
 
 
 def _esc(s: str) -> str:
