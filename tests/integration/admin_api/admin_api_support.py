@@ -1,7 +1,7 @@
 """Support for the Admin API suite: a real `tollway start` per database kind.
 
-`DB_KINDS` lists the stores the write tests run against; the PostgreSQL kind is added here
-once the store supports it (the suite itself does not change)."""
+`DB_KINDS` lists the stores the write tests run against: the same suite on the embedded
+SQLite store and on PostgreSQL (a database of its own per module)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "node"))
 from node_support import Node
 
-DB_KINDS = ["sqlite"]
+DB_KINDS = ["sqlite", "postgres"]
 
 
 def start_node(workdir: Path, kind: str, env: dict[str, str | None] | None = None,
