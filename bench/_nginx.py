@@ -24,6 +24,8 @@ DOWNLOAD_PATH = "/1mib.bin"
 DOWNLOAD_SIZE = 1024 * 1024
 UPLOAD_SIZE = 1024 * 1024
 UPLOAD_PATH = "/upload"
+# The targets-* scenarios' upstream answers carry the port that served them (smoke check).
+TARGET_HEADER = "X-Bench-Target"
 
 
 def _common(prefix: Path) -> str:
@@ -51,7 +53,7 @@ def _is_root() -> bool:
     return os.geteuid() == 0
 
 
-def upstream_conf(prefix: Path, port: int) -> str:
+def upstream_conf(prefix: Path, port: int, target_ports: list[int] | None = None) -> str:
     """The upstream: ``return 200`` + JSON for every path, a static 1 MiB file for download.
 
     ``POST /upload`` (upload scenario) must read the whole body *before* answering, like an
@@ -79,6 +81,7 @@ def upstream_conf(prefix: Path, port: int) -> str:
         + "    keepalive_timeout 120s;\n"
         + "    client_max_body_size 2m;\n"
         + "    client_body_buffer_size 2m;\n"
+        + _targets_server(target_ports or [])
         + "    server {\n"
         + f"        listen 127.0.0.1:{port} backlog=4096;\n"
         + f"        location = {DOWNLOAD_PATH} {{\n"
@@ -103,6 +106,22 @@ def upstream_conf(prefix: Path, port: int) -> str:
     )
 
 
+def _targets_server(ports: list[int]) -> str:
+    """The targets-* scenarios' upstream: one more server on ``ports`` (the balancer's
+    targets), the same JSON answer plus a header naming the port, so the smoke check can see
+    requests spread. A server of its own keeps the other scenarios' responses unchanged."""
+    if not ports:
+        return ""
+    listens = "".join(f"        listen 127.0.0.1:{p} backlog=4096;\n" for p in ports)
+    return (
+        "    server {\n"
+        + listens
+        + f"        add_header {TARGET_HEADER} $server_port;\n"
+        + f"        location / {{ return 200 '{JSON_BODY}'; }}\n"
+        + "    }\n"
+    )
+
+
 def write_download_file(prefix: Path) -> Path:
     www = prefix / "www"
     www.mkdir(parents=True, exist_ok=True)
@@ -123,7 +142,8 @@ def route_paths(n_routes: int) -> list[str]:
 
 
 def proxy_conf(prefix: Path, port: int, upstream_port: int, n_routes: int,
-               tls: tuple[str, str] | None = None) -> str:
+               tls: tuple[str, str] | None = None,
+               target_ports: list[int] | None = None) -> str:
     """The nginx reference: 1 worker, HTTP/1.1 keep-alive pool to the upstream.
 
     With ``tls`` (certificate file, key file) the listener terminates TLS with that
@@ -132,7 +152,13 @@ def proxy_conf(prefix: Path, port: int, upstream_port: int, n_routes: int,
     Request bodies are streamed (``proxy_request_buffering off``); responses are buffered in
     memory only (``proxy_max_temp_file_size 0``: never spooled to disk), like the Python
     proxies, which stream with backpressure.
+
+    With ``target_ports`` the ``upstream`` block has one ``server`` per port (round-robin,
+    the same keepalive pool) instead of ``upstream_port``.
     """
+    servers = "".join(
+        f"        server 127.0.0.1:{p};\n" for p in (target_ports or [upstream_port])
+    )
     locations = "".join(
         f"        location {p} {{ proxy_pass http://up; }}\n" for p in route_paths(n_routes)
     )
@@ -146,7 +172,7 @@ def proxy_conf(prefix: Path, port: int, upstream_port: int, n_routes: int,
         + "    keepalive_timeout 120s;\n"
         + "    client_max_body_size 2m;\n"
         + "    upstream up {\n"
-        + f"        server 127.0.0.1:{upstream_port};\n"
+        + servers
         + "        keepalive 128;\n"
         + "        keepalive_requests 10000000;\n"
         + "        keepalive_timeout 120s;\n"

@@ -27,14 +27,20 @@ class Running:
 class Upstream:
     """nginx, 1 worker: ``return 200`` + ~100 B JSON, and a static 1 MiB file."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, n_targets: int = 0) -> None:
         self.prefix = workdir / "upstream"
         self.port = 0
+        self.n_targets = n_targets
+        # The targets-* scenarios' balancer targets: more listen ports of the same nginx.
+        self.target_ports: list[int] = []
 
     def start(self, procs: ProcessSet, cpus: set[int] | None) -> Running:
         self.port = free_port()
+        self.target_ports = [free_port() for _ in range(self.n_targets)]
         _nginx.write_download_file(self.prefix)
-        _nginx.write_conf(self.prefix, _nginx.upstream_conf(self.prefix, self.port))
+        _nginx.write_conf(
+            self.prefix, _nginx.upstream_conf(self.prefix, self.port, self.target_ports)
+        )
         child = procs.start("upstream-nginx", _nginx.nginx_command(self.prefix), cpus=cpus)
         base = f"http://127.0.0.1:{self.port}"
         wait_http_ok(base + "/", child, timeout_s=15)
@@ -102,6 +108,7 @@ class System:
     description = "?"
     runs_chain = False
     supports_tls = False  # can terminate TLS (the tls-* scenarios)
+    supports_targets = False  # can balance over several targets (the targets-* scenarios)
 
     def unavailable_reason(self) -> str | None:
         """``None`` when the system can run here, else why not."""
@@ -116,6 +123,7 @@ class System:
         cpus: set[int] | None,
         chain: str | None = None,
         tls: TLSMaterial | None = None,
+        targets: list[int] | None = None,
     ) -> Running:
         raise NotImplementedError
 
@@ -127,6 +135,7 @@ def _probe_path(n_routes: int) -> str:
 class NginxProxy(System):
     name = "nginx-proxy"
     supports_tls = True
+    supports_targets = True
     description = (
         "nginx, worker_processes 1, upstream keepalive 128, proxy_http_version 1.1, "
         "proxy_request_buffering off, N prefix `location` blocks"
@@ -141,11 +150,14 @@ class NginxProxy(System):
         cpus: set[int] | None,
         chain: str | None = None,
         tls: TLSMaterial | None = None,
+        targets: list[int] | None = None,
     ) -> Running:
-        prefix = workdir / f"nginx-proxy-{n_routes}{'-tls' if tls else ''}"
+        tag = f"{n_routes}{'-tls' if tls else ''}{f'-targets{len(targets)}' if targets else ''}"
+        prefix = workdir / f"nginx-proxy-{tag}"
         port = free_port()
         _nginx.write_conf(prefix, _nginx.proxy_conf(
-            prefix, port, upstream_port, n_routes, (tls.cert, tls.key) if tls else None))
+            prefix, port, upstream_port, n_routes, (tls.cert, tls.key) if tls else None,
+            targets))
         child = procs.start(prefix.name, _nginx.nginx_command(prefix), cpus=cpus)
         base = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
         wait_http_ok(base + _probe_path(n_routes), child, timeout_s=30)
@@ -175,6 +187,7 @@ class AiohttpProxy(System):
         cpus: set[int] | None,
         chain: str | None = None,
         tls: TLSMaterial | None = None,
+        targets: list[int] | None = None,
     ) -> Running:
         port = free_port()
         cmd = [
@@ -215,6 +228,32 @@ def tollway_config_yaml(upstream_port: int, n_routes: int) -> str:
     return "\n".join(lines) + "\n"
 
 
+TARGETS_UPSTREAM = "bench-targets"
+
+
+def tollway_targets_yaml(target_ports: list[int]) -> str:
+    """Kong 3.0 declarative config: an ``upstreams`` entity with one target per port
+    (round-robin, weight 100) and a service whose host is that upstream, 1 route ``/``."""
+    lines = [
+        '_format_version: "3.0"',
+        "upstreams:",
+        f"  - name: {TARGETS_UPSTREAM}",
+        "    algorithm: round-robin",
+        "    targets:",
+        *(f"      - target: 127.0.0.1:{p}" for p in target_ports),
+        "services:",
+        "  - name: bench",
+        f"    host: {TARGETS_UPSTREAM}",
+        "    port: 80",
+        "    protocol: http",
+        "    routes:",
+        "      - name: r",
+        '        paths: ["/"]',
+        "        strip_path: false",
+    ]
+    return "\n".join(lines) + "\n"
+
+
 def find_tollway() -> str | None:
     found = shutil.which("tollway")
     if found:
@@ -231,6 +270,7 @@ class Tollway(System):
     )
     runs_chain = True
     supports_tls = True
+    supports_targets = True
 
     def __init__(self) -> None:
         self.exe = find_tollway()
@@ -263,9 +303,11 @@ class Tollway(System):
         cpus: set[int] | None,
         chain: str | None = None,
         tls: TLSMaterial | None = None,
+        targets: list[int] | None = None,
     ) -> Running:
         assert self.exe is not None
         tag = (f"chain-{chain}" if chain else str(n_routes)) + ("-tls" if tls else "")
+        tag += f"-targets{len(targets)}" if targets else ""
         prefix = workdir / f"tollway-{tag}"
         prefix.mkdir(parents=True, exist_ok=True)
         conf = prefix / "bench.yaml"
@@ -273,6 +315,8 @@ class Tollway(System):
         if chain:
             conf.write_text(_chain.tollway_chain_yaml(upstream_port, chain))
             probe_headers = _chain.request_headers(_chain.make_token())
+        elif targets:
+            conf.write_text(tollway_targets_yaml(targets))
         else:
             conf.write_text(tollway_config_yaml(upstream_port, n_routes))
         port, admin = free_port(), free_port()

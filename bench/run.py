@@ -62,6 +62,9 @@ class Scenario:
     chain: str | None = None
     # TLS termination on the proxy (systems with supports_tls), the same certificate for all.
     tls: bool = False
+    # Balance over this many targets (a Kong `upstreams` entity / an nginx `upstream` block),
+    # listen ports of the upstream nginx; only systems with supports_targets.
+    targets: int = 0
 
 
 SCENARIOS: dict[str, Scenario] = {
@@ -111,6 +114,15 @@ SCENARIOS: dict[str, Scenario] = {
             1,
             "/",
             tls=True,
+        ),
+        Scenario(
+            "targets-4",
+            "load balancing: 1 route `/` to an upstream of 4 targets (tollway: Kong `upstreams` "
+            "entity, round-robin; nginx-proxy: 4-server `upstream` block, keepalive 128; "
+            "aiohttp: not run), GET /",
+            1,
+            "/",
+            targets=4,
         ),
     )
 }
@@ -190,6 +202,9 @@ def smoke_check(
     headers, and the same request without its token must be refused with 401 (jwt ran).
     """
     url = base_url + scenario.path
+    if scenario.targets:
+        _check_targets_spread(url, scenario)
+        return
     if chain:
         status, resp_headers, body = http_get_full(url, timeout=10, headers=headers)
         problem = _chain.check_chain_response(status, resp_headers)
@@ -215,6 +230,21 @@ def smoke_check(
             raise RuntimeError(f"GET {scenario.path}: {len(body)} bytes, want 1 MiB")
     elif body.decode(errors="replace") != _nginx.JSON_BODY:
         raise RuntimeError(f"GET {scenario.path}: unexpected body {body[:120]!r}")
+
+
+def _check_targets_spread(url: str, scenario: Scenario) -> None:
+    """Requests must reach more than one target (the upstream names its port in a header)."""
+    seen: set[str] = set()
+    for _ in range(4 * scenario.targets):
+        status, resp_headers, body = http_get_full(url, timeout=10)
+        if status != 200 or body.decode(errors="replace") != _nginx.JSON_BODY:
+            raise RuntimeError(f"GET {scenario.path}: HTTP {status} {body[:120]!r}")
+        seen.add(resp_headers.get(_nginx.TARGET_HEADER) or "?")
+    if len(seen - {"?"}) < 2:
+        raise RuntimeError(
+            f"GET {scenario.path} x{4 * scenario.targets}: answered by targets {sorted(seen)}, "
+            "want more than one"
+        )
 
 
 # --------------------------------------------------------------------------- formatting
@@ -355,6 +385,7 @@ def run_cell(
         running = system.start(
             procs, workdir, upstream.port, scenario.n_routes, layout.get("sut"), chain=chain,
             tls=tls if scenario.tls else None,
+            targets=upstream.target_ports[: scenario.targets] if scenario.targets else None,
         )
         smoke_check(running.base_url, scenario, headers, chain=chain is not None)
         result, raw, all_rps = measure(
@@ -479,7 +510,7 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, dict[str, dict[str, Any]]] = {}
     interrupted = False
     try:
-        upstream = Upstream(workdir)
+        upstream = Upstream(workdir, max(SCENARIOS[n].targets for n in scenario_names))
         up_running = upstream.start(procs, layout.get("upstream"))
         print(f"bench: upstream nginx on {up_running.base_url}; workdir {workdir}")
         tls = None
@@ -495,6 +526,8 @@ def main(argv: list[str] | None = None) -> int:
                 reason = unavailable[name] or (chain_reason if system.runs_chain else None)
                 if scenario.tls and not system.supports_tls:
                     reason = reason or "does not terminate TLS in this bench"
+                if scenario.targets and not system.supports_targets:
+                    reason = reason or "does not balance over targets in this bench"
                 if reason:
                     cells[name] = {"status": "unavailable", "reason": reason}
                     continue
