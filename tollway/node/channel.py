@@ -6,6 +6,8 @@
     supervisor ◄──{"op":"stats",…}── worker         (every second)
     supervisor ──{"op":"metrics","id":n}──► worker  (a /metrics scrape)
     supervisor ◄──{"op":"metrics","id":n,"metrics":{…}}── worker   (tollway.metrics export)
+    supervisor ──{"op":"target_health","id":n,"upstream":…,"target":…,"healthy":b}──► worker
+    supervisor ◄──{"op":"ack","id":n,"ok":true,"matched":k}── worker   (Admin API PUT …/healthy)
 """
 
 from __future__ import annotations

@@ -279,6 +279,27 @@ class Supervisor:
                 handle.process.kill()
         self.last_build_seconds = time.monotonic() - started
 
+    async def set_target_health(self, upstream: str, target: str, healthy: bool) -> None:
+        """Mark a target (un)healthy in every live worker's balancer and wait for the acks,
+        so that the Admin API's 204 means every worker has taken it."""
+        self.next_id += 1
+        msg_id = self.next_id
+        loop = asyncio.get_running_loop()
+        waits: list[asyncio.Future[dict[str, Any]]] = []
+        for handle in self.workers.values():
+            if handle.process.poll() is not None:
+                continue
+            fut: asyncio.Future[dict[str, Any]] = loop.create_future()
+            handle.pending[msg_id] = fut
+            channel.send(handle.writer, {"op": "target_health", "id": msg_id,
+                                         "upstream": upstream, "target": target,
+                                         "healthy": healthy})
+            waits.append(fut)
+        if waits:
+            await asyncio.wait(waits, timeout=ACK_TIMEOUT)
+        for handle in self.workers.values():
+            handle.pending.pop(msg_id, None)
+
     def _save_cache(self) -> None:
         try:
             cache.save(self.settings.prefix, self.config, self.revision)

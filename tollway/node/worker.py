@@ -96,6 +96,12 @@ async def run(fd: int) -> int:
                     log.error("config %s failed to compile: %s", msg.get("id"), exc)
                     channel.send(writer, {"op": "ack", "id": msg.get("id"), "ok": False,
                                           "error": str(exc)})
+            elif msg.get("op") == "target_health":
+                bal = worker.state.snapshot.balancers.get(str(msg.get("upstream")))
+                n = bal.set_target_health(str(msg.get("target")), bool(msg.get("healthy"))) \
+                    if bal is not None else 0
+                channel.send(writer, {"op": "ack", "id": msg.get("id"), "ok": True,
+                                      "matched": n})
             elif msg.get("op") == "metrics":
                 channel.send(writer, {"op": "metrics", "id": msg.get("id"),
                                       "metrics": export_metrics(worker.state)})

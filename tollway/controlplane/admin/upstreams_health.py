@@ -104,4 +104,22 @@ def routes(node: Supervisor) -> list[Route]:
                 "next": None, "node_id": node.node_id})
         return KongJSON({"data": data, "offset": None, "next": None, "node_id": node.node_id})
 
-    return [Route("/upstreams/{upstream}/health", upstream_health, methods=["GET"])]
+    async def target_health(request: Request) -> Response:
+        """Mark a target healthy or unhealthy in every worker's balancer (Kong §4.6)"""
+        entities = node.config.entities
+        up = _find(entities, request.path_params["upstream"])
+        key = request.path_params["target"]
+        target = None if up is None else next(
+            (t for t in entities.get("targets") or ()
+             if t["upstream"]["id"] == up["id"] and key in (t["id"], t["target"])), None)
+        if up is None or target is None:
+            return _message(404, "Not found")
+        healthy = request.url.path.rstrip("/").endswith("/healthy")
+        await node.set_target_health(up["name"], target["target"], healthy)
+        return Response(status_code=204)
+
+    return [Route("/upstreams/{upstream}/health", upstream_health, methods=["GET"]),
+            Route("/upstreams/{upstream}/targets/{target}/healthy", target_health,
+                  methods=["PUT"]),
+            Route("/upstreams/{upstream}/targets/{target}/unhealthy", target_health,
+                  methods=["PUT"])]

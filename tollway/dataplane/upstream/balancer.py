@@ -104,6 +104,14 @@ class Peer:
             "healthy" if healthy else "unhealthy", why)
         owner.publish(self)
 
+    def set_manual(self, healthy: bool) -> None:
+        """`PUT /upstreams/{u}/targets/{t}/healthy|unhealthy` (Kong §4.6)."""
+        self.set_healthy(healthy, "set through the Admin API")
+        if not healthy:
+            # No half-open trial requests (usable()): a target marked unhealthy by hand
+            # stays out of rotation until marked healthy (or a health check revives it).
+            self.trial = math.inf
+
     # -- outcomes of an attempt (passive checks, latency, connection counts) ---------------
     def outcome(self, status: int, elapsed: float) -> None:
         """The upstream answered with `status` after `elapsed` seconds."""
@@ -256,6 +264,13 @@ class Balancer:
                  else "healthy" if peer.healthy else "unhealthy")
         metrics.set_upstream_target_health(metrics.for_worker(self.worker), self.name,
                                            peer.target, peer.address, state)
+
+    def set_target_health(self, target: str, healthy: bool) -> int:
+        """Mark every address of `target` ("host:port" as configured); how many matched."""
+        peers = [p for p in self.peers if p.target == target]
+        for p in peers:
+            p.set_manual(healthy)
+        return len(peers)
 
     def inherit(self, old: Balancer) -> None:
         """Carry the health and load of addresses that the new definition still has."""
