@@ -4,6 +4,7 @@ the cluster policy's SQLite table, and a real node with two worker processes."""
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import sqlite3
 import subprocess
@@ -32,11 +33,18 @@ def _redis_up(port: int) -> bool:
         return False
 
 
+def _missing(reason: str) -> None:
+    """Skip with the reason; under CI=true every service must be there, so fail instead."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"CI=true and {reason}")
+    pytest.skip(reason)
+
+
 @pytest.fixture
 def shared_redis() -> Iterator[redis.Redis]:
     r = redis.Redis(port=6379, socket_timeout=2)
     if not _redis_up(6379):
-        pytest.skip("no Redis on 127.0.0.1:6379")
+        _missing("no Redis on 127.0.0.1:6379")
     yield r
     r.close()
 
@@ -107,7 +115,7 @@ def test_redis_sync_rate_batches(rl_gateway: MakeGW, rl_upstream: Upstream,
 @pytest.fixture
 def own_redis(tmp_path: Path) -> Iterator[Callable[[], subprocess.Popen[bytes]]]:
     if shutil.which("redis-server") is None:
-        pytest.skip("redis-server not on PATH")
+        _missing("redis-server not on PATH")
     port = free_port()
     procs: list[subprocess.Popen[bytes]] = []
 
