@@ -46,7 +46,6 @@ def tollway_has(*words: str) -> bool:
 
 
 def require_tollway(*words: str, issue: str) -> None:
-    """Skip, naming the command and the issue building it, while it does not exist yet. Not
-    turned into a failure under CI: the command is unbuilt, not an uninstalled service."""
-    if not tollway_has(*words):
-        pytest.skip(f"`tollway {' '.join(words)}` is not implemented yet ({issue})")
+    """Every command the assets use exists now: a missing one is a regression (named with
+    the issue that built it), never a skip."""
+    assert tollway_has(*words), f"`tollway {' '.join(words)}` is missing ({issue})"

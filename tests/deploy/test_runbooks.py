@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
-from deploy_support import REPO, TOLLWAY, skip_or_fail, tollway_has
+from deploy_support import REPO, TOLLWAY, skip_or_fail
 from node_support import Node, free_port
 
 RUNBOOKS = REPO / "docs" / "runbooks"
@@ -70,16 +70,6 @@ def test_runbooks_have_commands() -> None:
                          ids=[f"{p}:{c[:60]}" for p, c in COMMANDS])
 def test_runbook_command_runs(node: tuple[Node, Path, str], page: str, command: str) -> None:
     n, work, status_url = node
-    words = command.split()
-    if words[0] == "tollway":
-        sub = [w for w in words[1:3] if not w.startswith("-")]
-        if not tollway_has(*sub):
-            pytest.skip(f"`tollway {' '.join(sub)}` is not implemented yet (issue #6)")
-    if "/status/circuit-breaker" in command:
-        probe = httpx.get(n.admin_url + "/status/circuit-breaker",
-                          headers={"Authorization": f"Bearer {TOKEN}"})
-        if probe.status_code == 404:
-            pytest.skip("GET/POST /status/circuit-breaker is not implemented yet (issue #4)")
     env = {"PATH": f"{Path(TOLLWAY).parent}:/usr/bin:/bin", "TOLLWAY_ADMIN_URL": n.admin_url,
            "TOLLWAY_ADMIN_TOKEN": TOKEN, "STATUS_URL": status_url, "HOME": str(work)}
     proc = subprocess.run(["bash", "-o", "pipefail", "-c", command], cwd=work, env=env,
