@@ -30,8 +30,8 @@ from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import parse_qs
 
 from tollway.dataplane import local_reply
-from tollway.plugins.base import HeaderList
-from tollway.plugins.chain import EMPTY, Chain
+from tollway.plugins.base import HeaderList, ResponseHeader
+from tollway.plugins.chain import EMPTY, Chain, is_light_response
 
 if TYPE_CHECKING:
     from tollway.dataplane.protocol import DownstreamProtocol
@@ -44,24 +44,35 @@ CONSUMER_HEADERS = (b"x-consumer-id", b"x-consumer-custom-id", b"x-consumer-user
                     b"x-credential-identifier", b"x-anonymous-consumer")
 CLEARED_CONSUMER_HEADERS: dict[bytes, tuple[bytes, list[bytes]]] = {
     h: (h, []) for h in CONSUMER_HEADERS}
-_CONSUMER_VALUES: dict[int, tuple[dict[str, Any], tuple[list[bytes], list[bytes],
-                                                          list[bytes]]]] = {}
+Overlay = dict[bytes, tuple[bytes, list[bytes]]]
+_CONSUMER_OVERLAYS: dict[tuple[int, str | None, bool],
+                         tuple[dict[str, Any] | None, Overlay]] = {}
 
 
-def consumer_header_values(consumer: dict[str, Any]) -> tuple[list[bytes], list[bytes],
-                                                                list[bytes]]:
-    """The encoded X-Consumer-* values of a consumer, computed once per consumer dict
-    (consumers are immutable parts of a snapshot). Callers must not mutate the lists."""
-    hit = _CONSUMER_VALUES.get(id(consumer))
+def consumer_overlay(consumer: dict[str, Any] | None, identifier: str | None,
+                     anonymous: bool) -> Overlay:
+    """The upstream headers kong.client.authenticate sets: every consumer header, cleared
+    unless it applies. Built once per consumer dict (consumers are immutable parts of a
+    snapshot) and identifier; callers must not mutate the result."""
+    key = (id(consumer), identifier, anonymous)
+    hit = _CONSUMER_OVERLAYS.get(key)
     if hit is not None and hit[0] is consumer:
         return hit[1]
-    values = ([_b(consumer["id"])],
-              [_b(consumer["custom_id"])] if consumer.get("custom_id") else [],
-              [_b(consumer["username"])] if consumer.get("username") else [])
-    if len(_CONSUMER_VALUES) > 100_000:
-        _CONSUMER_VALUES.clear()
-    _CONSUMER_VALUES[id(consumer)] = (consumer, values)
-    return values
+    ov: Overlay = dict(CLEARED_CONSUMER_HEADERS)
+    if consumer is not None:
+        ov[b"x-consumer-id"] = (b"X-Consumer-ID", [_b(consumer["id"])])
+        if consumer.get("custom_id"):
+            ov[b"x-consumer-custom-id"] = (b"X-Consumer-Custom-ID", [_b(consumer["custom_id"])])
+        if consumer.get("username"):
+            ov[b"x-consumer-username"] = (b"X-Consumer-Username", [_b(consumer["username"])])
+    if anonymous:
+        ov[b"x-anonymous-consumer"] = (b"X-Anonymous-Consumer", [b"true"])
+    elif identifier:
+        ov[b"x-credential-identifier"] = (b"X-Credential-Identifier", [_b(identifier)])
+    if len(_CONSUMER_OVERLAYS) > 100_000:
+        _CONSUMER_OVERLAYS.clear()
+    _CONSUMER_OVERLAYS[key] = (consumer, ov)
+    return ov
 
 
 def _b(value: str | bytes) -> bytes:
@@ -96,7 +107,7 @@ class PluginAPI:
     req_overlay: dict[bytes, tuple[bytes, list[bytes]]] | None = None
     # (name, value, replace, lower-case name): replace=True is set_response_header (it
     # replaces the upstream's values of that header), False add_response_header
-    resp_extra: list[tuple[bytes, bytes, bool, bytes]] | None = None
+    resp_extra: list[ResponseHeader] | None = None
     path_override: bytes | None = None
     query_override: bytes | None = None
     _ctx: dict[str, Any] | None = None
@@ -258,6 +269,20 @@ class PluginAPI:
             self.resp_extra = []
         self.resp_extra.append((n, _b(value), False, n.lower()))
 
+    def set_response_headers(self, entries: list[ResponseHeader]) -> None:
+        """Several response headers at once, built ahead by the plugin: each entry is
+        (name, value, replace, lower-case name); replace=True is set_response_header,
+        False add_response_header, a None value removes the header. The list is copied;
+        the names should be distinct."""
+        extra = self.resp_extra
+        if extra is None:
+            self.resp_extra = list(entries)
+            return
+        names = {n[3] for n in entries if n[2]}
+        if names and any(e[3] in names for e in extra):  # rare: set by an earlier plugin
+            extra[:] = [e for e in extra if e[3] not in names]
+        extra.extend(entries)
+
     def exit(self, status: int, body: Any = None,
              headers: dict[str, Any] | None = None) -> None:
         """kong.response.exit: a table body is JSON-encoded, a string sent as is; no
@@ -307,21 +332,11 @@ class PluginAPI:
         spoof them (§3.0)."""
         self.consumer = consumer
         self.credential = credential
-        # Written straight into the overlay (this runs on every authenticated request):
-        # every consumer header is cleared, then the ones that apply are set.
-        ov = self._overlay()
-        ov.update(CLEARED_CONSUMER_HEADERS)
-        if consumer is not None:
-            values = consumer_header_values(consumer)
-            ov[b"x-consumer-id"] = (b"X-Consumer-ID", values[0])
-            if values[1]:
-                ov[b"x-consumer-custom-id"] = (b"X-Consumer-Custom-ID", values[1])
-            if values[2]:
-                ov[b"x-consumer-username"] = (b"X-Consumer-Username", values[2])
-        if anonymous:
-            ov[b"x-anonymous-consumer"] = (b"X-Anonymous-Consumer", [b"true"])
-        elif identifier:
-            ov[b"x-credential-identifier"] = (b"X-Credential-Identifier", [_b(identifier)])
+        ov = consumer_overlay(consumer, identifier, anonymous)
+        if self.req_overlay is None:
+            self.req_overlay = dict(ov)
+        else:
+            self.req_overlay.update(ov)
         self._hmap = None
 
     @property
@@ -333,6 +348,26 @@ class PluginAPI:
     def run_access(self, start: int = 0) -> bool:
         """Run access handlers from `start`. True: all ran and the request goes on; False:
         one answered (exit/error), or one is awaiting I/O and the rest continues later."""
+        chain = self.chain
+        fns = chain.access_fns
+        if fns is None:
+            return self._run_access_scoped(start)
+        for i in range(start, len(fns)):
+            try:
+                pending = fns[i](self)
+            except Exception:
+                self._plugin_failed(chain.access[i].name)
+                return False
+            if pending is not None:
+                self._await_access(pending, i + 1)
+                return False
+            if self.done:
+                return False
+        return True
+
+    def _run_access_scoped(self, start: int) -> bool:
+        """run_access for chains with consumer-scoped configs: which instance runs depends
+        on the consumer identified so far."""
         entries = self.chain.access
         for i in range(start, len(entries)):
             inst = entries[i].resolve(self.consumer_id)
@@ -344,14 +379,17 @@ class PluginAPI:
                 self._plugin_failed(inst.name)
                 return False
             if pending is not None:
-                task = self.loop.create_task(self._access_async(pending, i + 1))
-                tasks = self.state.tasks
-                tasks.add(task)
-                task.add_done_callback(tasks.discard)
+                self._await_access(pending, i + 1)
                 return False
             if self.done:
                 return False
         return True
+
+    def _await_access(self, pending: Awaitable[None], resume_at: int) -> None:
+        task = self.loop.create_task(self._access_async(pending, resume_at))
+        tasks = self.state.tasks
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
 
     async def _access_async(self, pending: Awaitable[None], resume_at: int) -> None:
         try:
@@ -371,14 +409,42 @@ class PluginAPI:
             self.keep_alive = False
             cast(Any, self).reply_error(500, local_reply.default_message(500))
 
-    def run_response(self, headers: HeaderList) -> None:
+    def run_response(self, headers: HeaderList | None) -> None:
+        """The response phase. `headers` None: every plugin of the chain is a
+        `response_headers` one (chain.response_light), whose headers land in resp_extra."""
+        chain = self.chain
+        fns = chain.response_fns
+        if headers is None and fns is not None:
+            for i, fn in enumerate(fns):
+                try:
+                    fn(self)
+                except Exception:
+                    log.exception("plugin %s failed in the response phase",
+                                  chain.response[i].name)
+            return
         consumer_id = self.consumer_id
-        for entry in self.chain.response:
+        for entry in chain.response:
             inst = entry.resolve(consumer_id)
             if inst is None:
                 continue
             try:
-                inst.response(self, headers)  # type: ignore[attr-defined]
+                if headers is None:
+                    inst.response_headers(self)  # type: ignore[attr-defined]
+                elif is_light_response(type(inst)):
+                    # Its headers are applied to the list at its turn in the chain.
+                    self.resp_extra = None
+                    inst.response_headers(self)  # type: ignore[attr-defined]
+                    added: list[ResponseHeader] = self.resp_extra or []
+                    for name, value, replace, _ in added:
+                        if value is None:
+                            headers.remove(name)
+                        elif replace:
+                            headers.set(name, value)
+                        else:
+                            headers.add(name, value)
+                    self.resp_extra = None
+                else:
+                    inst.response(self, headers)  # type: ignore[attr-defined]
             except Exception:
                 log.exception("plugin %s failed in the response phase", inst.name)
 
@@ -395,8 +461,17 @@ class PluginAPI:
         return chunk
 
     def run_log(self) -> None:
+        chain = self.chain
+        fns = chain.log_fns
+        if fns is not None:
+            for i, fn in enumerate(fns):
+                try:
+                    fn(self)
+                except Exception:
+                    log.exception("plugin %s failed in the log phase", chain.log[i].name)
+            return
         consumer_id = self.consumer_id
-        for entry in self.chain.log:
+        for entry in chain.log:
             inst = entry.resolve(consumer_id)
             if inst is None:
                 continue

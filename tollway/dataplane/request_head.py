@@ -102,6 +102,7 @@ class RequestHead(ExchangeFields):
         host = self.host if (m.route["preserve_host"] and self.host) else svc.host_header
         fwd = self.fwd
         overlay = self.req_overlay
+        added: list[bytes] | None = None
         if overlay:
             # Plugins changed request headers: drop the client's values they replace —
             # usually there are none (X-Consumer-* and the like), so look before filtering.
@@ -110,13 +111,17 @@ class RequestHead(ExchangeFields):
                     fwd = [line for line in fwd
                            if line.split(b":", 1)[0].lower() not in overlay]
                     break
+            added = []
             for lname, (name, values) in overlay.items():
                 if lname == b"host":
                     host = values[0] if values else host
-                    continue
-                fwd = fwd + [name + b": " + v + b"\r\n" for v in values]  # not +=: self.fwd
+                else:
+                    for v in values:  # none for a cleared header
+                        added.append(name + b": " + v + b"\r\n")
         parts = [self.method, b" ", uri, b" HTTP/1.1\r\nHost: ", host, b"\r\n"]
         parts += fwd
+        if added:
+            parts += added
         fw = self.forwarded
         client = proto.client_ip_bytes
         xff = fw.get(H_XFF)

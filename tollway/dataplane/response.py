@@ -1,7 +1,8 @@
 """Responses to the client: the upstream's head rewritten (§2.9), and local replies (§2.12).
 
-A mixin of `Exchange`. Response-phase plugins get the headers as a `HeaderList`; without
-them the head is serialised in one pass with no intermediate objects.
+A mixin of `Exchange`. Plugins with a `response` phase get the headers as a `HeaderList`;
+without them (no response phase, or only `response_headers` ones that set headers) the head
+is serialised in one pass, with the plugins' headers appended.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from tollway.dataplane import local_reply
 from tollway.dataplane.exchange_fields import ExchangeFields
 from tollway.dataplane.http import STATUS_LINES, VIA_VALUE, status_line
 from tollway.dataplane.request_head import H_XFHOST
-from tollway.plugins.base import HeaderList
+from tollway.plugins.base import HeaderList, ResponseHeader
 
 if TYPE_CHECKING:
     pass
@@ -34,14 +35,14 @@ RAW_DROPPED = frozenset((b"content-length", b"transfer-encoding", b"connection",
 
 class ResponseWriter(ExchangeFields):
 
-    resp_extra: list[tuple[bytes, bytes, bool, bytes]] | None
+    resp_extra: list[ResponseHeader] | None
     client_method: bytes | None
 
     if TYPE_CHECKING:
         # Provided by Exchange and PluginAPI. Declared for the type checker only: a stub
         # method here would shadow the real one in the MRO.
         def _finish(self, abort: bool = False) -> None: ...
-        def run_response(self, headers: HeaderList) -> None: ...
+        def run_response(self, headers: HeaderList | None) -> None: ...
         def run_body(self, chunk: bytes, last: bool) -> bytes: ...
 
     def _https_redirect(self, code: int) -> None:
@@ -63,20 +64,48 @@ class ResponseWriter(ExchangeFields):
         st = self.state
         self.response_started = True
         self.status = status
-        if self.chain.response or self.resp_extra:
-            # Slow path, only for routes with response-phase plugins: they see and edit the
-            # upstream's headers before tollway applies its own rules below.
-            hl = HeaderList(list(headers))
-            self.apply_response_headers(hl)
-            headers = hl.items
+        special = RESPONSE_SPECIAL
+        chain = self.chain
+        if chain.response:
+            if chain.response_light:
+                self.run_response(None)  # plugins that only set headers: into resp_extra
+            else:
+                # Slow path, for plugins that read the upstream's headers: they see and
+                # edit them before tollway applies its own rules below.
+                hl = HeaderList(list(headers))
+                self.apply_response_headers(hl)
+                headers = hl.items
+        # Headers plugins set (access or response_headers): the upstream's values of a
+        # replaced name are dropped in the pass below, and the plugins' lines follow.
+        extra = self.resp_extra
+        replaced: set[bytes] | None = None
+        tail: list[bytes] | None = None
+        if extra:
+            replaced = set()
+            tail = []
+            for name, value, replace, ln in extra:
+                if ln in special:
+                    # rare: a plugin set Date, Server, Content-Length...: the rules below
+                    # apply to its header as to the upstream's
+                    replaced = {e[3] for e in extra if e[2]}
+                    headers = [h for h in headers if h[0].lower() not in replaced]
+                    headers += [(e[0], e[1]) for e in extra if e[1] is not None]
+                    replaced = tail = None
+                    break
+                if replace:
+                    replaced.add(ln)
+                if value is not None:
+                    tail.append(name + b": " + value + b"\r\n")
         parts = [STATUS_LINES.get(status) or status_line(status)]
         via = b""
         has_server = has_date = framed = False
         clen: bytes | None = None
         upgrade = status == 101
-        special = RESPONSE_SPECIAL
         for name, value in headers:
-            code = special.get(name.lower())
+            ln = name.lower()
+            if replaced is not None and ln in replaced:
+                continue
+            code = special.get(ln)
             if code is None:
                 parts.append(name + b": " + value + b"\r\n")
             elif code == R_CLEN:
@@ -94,6 +123,8 @@ class ResponseWriter(ExchangeFields):
                 framed = True
             elif upgrade and code == R_UPGRADE:
                 parts.append(name + b": " + value + b"\r\n")
+        if tail is not None:
+            parts += tail
         if not has_date:
             parts += (b"Date: ", st.date, b"\r\n")
         if upgrade:
@@ -179,8 +210,9 @@ class ResponseWriter(ExchangeFields):
             items = hl.items
             if replaced:
                 items = [(n, v) for n, v in items if n.lower() not in replaced]
-            items.extend((e[0], e[1]) for e in extra)
+            items.extend((e[0], e[1]) for e in extra if e[1] is not None)
             hl.items = items
+            self.resp_extra = None  # applied: response_headers plugins start afresh
         if self.chain.response:
             self.run_response(hl)
 

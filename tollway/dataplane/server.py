@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 KEEPALIVE_TIMEOUT = 60.0
 CLIENT_HEADER_TIMEOUT = 60.0
 DRAIN_IDLE = 0.5
+REQUEST_IDS_PER_READ = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +89,7 @@ class ServerState:
         log_path = settings.proxy_access_log
         self.access_log = None if log_path in ("off", "") else AccessLog(loop, log_path)
         self.request_id_needed = self.header_flags.request_id or self.access_log is not None
+        self._request_ids: list[str] = []
         self.request_id_upstream = True
         self.client_max_body_size = settings.client_max_body_size
         self.trusted_ips = settings.trusted_ips
@@ -136,7 +138,13 @@ class ServerState:
         return hit
 
     def new_request_id(self) -> str:
-        return os.urandom(16).hex()
+        """32 random hex digits (Kong's X-Kong-Request-Id). One getrandom() call makes 256:
+        every request needs one, and a syscall per request costs more than the slicing."""
+        ids = self._request_ids
+        if not ids:
+            pool = os.urandom(16 * REQUEST_IDS_PER_READ).hex()
+            ids.extend(pool[i:i + 32] for i in range(0, len(pool), 32))
+        return ids.pop()
 
     # -- config -----------------------------------------------------------------------------
     def swap(self, config: Config) -> None:

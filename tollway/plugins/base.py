@@ -41,6 +41,11 @@ from tollway.config.schema import Record
 
 BODY_BUFFER_LIMIT = 8 << 20  # the most a route buffers for its plugins, unless they say more
 
+# A response header for `req.set_response_headers`: (name, value, replace, lower-case name).
+# replace=True sets (the upstream's values of the name are dropped), False adds; a value of
+# None with replace=True removes the header.
+ResponseHeader = tuple[bytes, bytes | None, bool, bytes]
+
 
 class Plugin:
     name: ClassVar[str]

@@ -54,6 +54,14 @@ class Chain:
     # phase, up to `body_limit` bytes (precomputed, so other routes pay nothing).
     buffers_body: bool = False
     body_limit: int = BODY_BUFFER_LIMIT
+    # Every response-phase plugin only sets or adds headers (`response_headers`): the
+    # response head is serialised in one pass, without a HeaderList.
+    response_light: bool = False
+    # When no plugin of the chain has a consumer-scoped config, which instance runs never
+    # depends on the request: the phase methods, bound once (None otherwise).
+    access_fns: tuple[Any, ...] | None = None
+    response_fns: tuple[Any, ...] | None = None
+    log_fns: tuple[Any, ...] | None = None
 
     @property
     def empty(self) -> bool:
@@ -69,7 +77,17 @@ def _fk(entity: dict[str, Any], name: str) -> str | None:
 
 
 def has_phase(cls: type, phase: str) -> bool:
+    if phase == "response":
+        return (callable(getattr(cls, "response", None))
+                or callable(getattr(cls, "response_headers", None)))
     return callable(getattr(cls, phase, None))
+
+
+def is_light_response(cls: type) -> bool:
+    """The class's response phase is `response_headers(req)`: it only sets or adds headers
+    and never reads the response's own."""
+    return (callable(getattr(cls, "response_headers", None))
+            and not callable(getattr(cls, "response", None)))
 
 
 def is_async_access(cls: type) -> bool:
@@ -156,14 +174,33 @@ def make_chain(entries: list[Entry]) -> Chain:
                 out.append(e)
         return tuple(out)
 
+    def bound(phase_entries: tuple[Entry, ...], method: str | None = None
+              ) -> tuple[Any, ...] | None:
+        if any(e.by_consumer is not None or e.default is None for e in phase_entries):
+            return None
+        fns = []
+        for e in phase_entries:
+            inst = e.default
+            name = method or ("response_headers" if is_light_response(type(inst))
+                              else "response")
+            fns.append(getattr(inst, name))
+        return tuple(fns)
+
     access = with_phase("access")
+    response = with_phase("response")
+    log = with_phase("log")
     limits = [inst.request_body_limit or BODY_BUFFER_LIMIT
               for e in access for inst in (e.default, *(e.by_consumer or {}).values())
               if inst is not None and has_phase(type(inst), "access") and inst.wants_body()]
-    return Chain(access=access, response=with_phase("response"),
-                 body=with_phase("body"), log=with_phase("log"),
+    light = all(is_light_response(type(i)) for e in response
+                for i in (e.default, *(e.by_consumer or {}).values()) if i is not None)
+    return Chain(access=access, response=response,
+                 body=with_phase("body"), log=log,
                  names=frozenset(e.name for e in entries),
-                 buffers_body=bool(limits), body_limit=max(limits, default=BODY_BUFFER_LIMIT))
+                 buffers_body=bool(limits), body_limit=max(limits, default=BODY_BUFFER_LIMIT),
+                 response_light=bool(response) and light,
+                 access_fns=bound(access, "access"), response_fns=bound(response),
+                 log_fns=bound(log, "log"))
 
 
 def build_chains(config: Config, ctx: BuildContext | None = None

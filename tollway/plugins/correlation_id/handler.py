@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tollway.plugins.base import BuildContext, HeaderList, Plugin
+from tollway.plugins.base import BuildContext, Plugin
 from tollway.plugins.correlation_id import generators
 from tollway.plugins.correlation_id.schema import config_schema
 
@@ -36,7 +36,7 @@ class CorrelationIdPlugin(Plugin):
     def __new__(cls, config: dict[str, Any], entity: dict[str, Any],
                 ctx: BuildContext | None = None) -> CorrelationIdPlugin:
         # Only a config that echoes has a response phase: without it the chain of a route
-        # need not build a HeaderList for every response.
+        # need not run a response phase for every response.
         if cls is CorrelationIdPlugin and config.get("echo_downstream"):
             cls = EchoingCorrelationId
         return super().__new__(cls)
@@ -73,15 +73,10 @@ class CorrelationIdPlugin(Plugin):
 class EchoingCorrelationId(CorrelationIdPlugin):
     """correlation-id with `echo_downstream`: the response carries the id too."""
 
-    def response(self, req: Any, headers: HeaderList) -> None:
+    def response_headers(self, req: Any) -> None:
         if self.header is None:
             return
         value = req.ctx.get(NAME)
         if value is None:
             value = self._value(req)
-        lname, size = self.lheader, len(self.lheader)
-        for name, _ in headers.items:
-            if len(name) == size and name.lower() == lname:
-                headers.set(self.header, value)
-                return
-        headers.items.append((self.header, value))
+        req.set_response_headers([(self.header, value, True, self.lheader)])

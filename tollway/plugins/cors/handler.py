@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from tollway.config.schema import fmt_value
-from tollway.plugins.base import BuildContext, HeaderList, Plugin
+from tollway.plugins.base import BuildContext, Plugin, ResponseHeader
 from tollway.plugins.cors.origins import OriginPolicy
 from tollway.plugins.cors.schema import METHODS, config_schema
 
@@ -25,11 +25,11 @@ ACEH = b"Access-Control-Expose-Headers"
 ACAPN = b"Access-Control-Allow-Private-Network"
 VARY = b"Vary"
 ORIGIN = b"Origin"
-VARY_ORIGIN = (VARY, ORIGIN)
+L_ACAO, L_ACAC, L_ACEH = ACAO.lower(), ACAC.lower(), ACEH.lower()
+VARY_ORIGIN: ResponseHeader = (VARY, ORIGIN, False, b"vary")
 TRUE = b"true"
 STAR = b"*"
 L_ORIGIN = b"origin"
-REPLACED_SIZES = frozenset({len(ACAO), len(ACAC), len(ACEH)})
 L_ACRM = b"access-control-request-method"
 L_ACRH = b"access-control-request-headers"
 L_ACRPN = b"access-control-request-private-network"
@@ -68,13 +68,11 @@ class CorsPlugin(Plugin):
         self.private_network = bool(config.get("private_network"))
         self.preflight_continue = bool(config.get("preflight_continue"))
         self.origin_absent = config.get("allow_origin_absent", True) is not False
-        # lowercase names of the response headers this config replaces (or removes)
-        replaced = {ACAO.lower()} | ({ACEH.lower()} if self.exposed is not None else set())
-        self.replaced = frozenset(replaced)
-        self.replaced_cred = frozenset(replaced | {ACAC.lower()})
         # Origin header value -> Access-Control-Allow-Origin value (None: no match), as
         # bytes; the policy's own cache works on str
         self.resolved: dict[bytes, bytes | None] = {}
+        # Origin header value (None: absent) -> the response headers, built once
+        self.by_origin: dict[bytes | None, list[ResponseHeader]] = {}
 
     def _allow_origin(self, origin: bytes | None) -> tuple[bool, bool, bytes | None]:
         """Kong's configure_origin: (allow_all, add Vary: Origin, ACAO value or None to
@@ -145,16 +143,26 @@ class CorsPlugin(Plugin):
         req.exit(200)
 
     # -- every other response ---------------------------------------------------------------
-    def response(self, req: Any, headers: HeaderList) -> None:
+    def response_headers(self, req: Any) -> None:
         if req.method == b"OPTIONS" and req.ctx.get(NAME):
             return
         origin = _origin_of(req)
         if origin is None and not self.origin_absent:
             return
+        entries = self.by_origin.get(origin)
+        if entries is None:
+            entries = self._entries(origin)
+            if len(self.by_origin) >= RESOLVED_MAX:
+                self.by_origin.clear()
+            self.by_origin[origin] = entries
+        req.set_response_headers(entries)
+
+    def _entries(self, origin: bytes | None) -> list[ResponseHeader]:
+        """The response headers for requests with this Origin. Kong: Vary is appended
+        (add_header), the Access-Control-* headers replace the upstream's (set_header) and
+        ACAO is removed when no origin matched."""
         allow_all, vary, acao = self._allow_origin(origin)
-        # Kong: Vary is appended (add_header), the Access-Control-* headers replace the
-        # upstream's (set_header) and ACAO is removed when no origin matched.
-        out: list[tuple[bytes, bytes]] = [VARY_ORIGIN] if vary else []
+        out: list[ResponseHeader] = [VARY_ORIGIN] if vary else []
         credentials = False
         if self.credentials:
             if not allow_all:
@@ -163,18 +171,9 @@ class CorsPlugin(Plugin):
                 out.append(VARY_ORIGIN)
                 acao = origin
                 credentials = True
-        if acao is not None:
-            out.append((ACAO, acao))
+        out.append((ACAO, acao, True, L_ACAO))  # None: the upstream's is removed
         if credentials:
-            out.append((ACAC, TRUE))
+            out.append((ACAC, TRUE, True, L_ACAC))
         if self.exposed is not None:
-            out.append((ACEH, self.exposed))
-        replaced = self.replaced_cred if credentials else self.replaced
-        items = headers.items
-        for name, _ in items:
-            # one pass, no lowercasing unless the length is one of the replaced names'
-            if len(name) in REPLACED_SIZES and name.lower() in replaced:
-                headers.items = items = [(n, v) for n, v in items
-                                         if n.lower() not in replaced]
-                break
-        items += out
+            out.append((ACEH, self.exposed, True, L_ACEH))
+        return out

@@ -97,6 +97,8 @@ class JwtPlugin(Plugin):
         except ServerError as exc:
             req.error(500, str(exc) or None)
             return None
+        if outcome is None:  # accepted (checked first: isinstance with an ABC is slow)
+            return None
         if isinstance(outcome, Coroutine):
             return self._finish(req, outcome)
         if outcome is not None:

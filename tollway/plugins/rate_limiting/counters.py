@@ -22,12 +22,13 @@ from pathlib import Path
 
 SLOTS = 1 << 16          # 65536 slots x 24 bytes = 1.5 MiB
 PROBES = 32
-SLOT = struct.Struct("<QQQ")  # key hash, expires at (unix seconds), count
+# key hash, expires at (unix seconds), count; native order, as the memoryview `q` reads it
+SLOT = struct.Struct("=QQQ")
 HEADER = 64
 MAGIC = b"tollway-rl-1\0\0\0\0"
 SIZE = HEADER + SLOTS * SLOT.size
 SLOT_SIZE = SLOT.size
-_unpack, _pack = SLOT.unpack_from, SLOT.pack_into
+HOME_WORD = HEADER // 8  # the first slot's index in the table seen as 64-bit words
 
 
 def key_hash(key: str) -> int:
@@ -68,9 +69,13 @@ class MemoryCounters:
 class SharedCounters:
     """The mmap'ed table shared by the workers of one node."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, locked: bool = True) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
+        # The lock makes check-and-increment atomic between the workers of a node; a node
+        # with one worker process has no one to race with (a crashed worker is restarted
+        # only after it exited), so it skips the two flock calls per request.
+        self.locked = locked
         self.fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
         fcntl.flock(self.fd, fcntl.LOCK_EX)
         try:
@@ -82,6 +87,7 @@ class SharedCounters:
         finally:
             fcntl.flock(self.fd, fcntl.LOCK_UN)
         self.mm = mmap.mmap(self.fd, SIZE)
+        self.q = memoryview(self.mm).cast("Q")  # the table as 64-bit words
 
     def _find(self, h: int, now: int) -> tuple[int, int]:
         """(offset of the slot for h, its live count); a free or expired slot when absent."""
@@ -109,29 +115,34 @@ class SharedCounters:
     def check_and_incr(self, keys: list[int], expires: list[int], limits: list[float],
                        now: int) -> list[int]:
         fd = self.fd
-        mm = self.mm
-        unpack = _unpack
-        offsets = []
+        q = self.q
         usages = []
+        homes = []
         admit = True
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        if self.locked:
+            fcntl.flock(fd, fcntl.LOCK_EX)
         try:
             for i, h in enumerate(keys):
-                # the home slot holds the live counter in the usual case: no probing
-                off = HEADER + (h % SLOTS) * SLOT_SIZE
-                kh, exp, c = unpack(mm, off)
-                if kh != h or exp <= now:
+                # the home slot holds the live counter in the usual case: no probing; the
+                # slot's three words are read in place (no struct tuple)
+                w = HOME_WORD + (h % SLOTS) * 3
+                if q[w] == h and q[w + 1] > now:
+                    c = q[w + 2]
+                else:
                     off, c = self._find(h, now)
-                offsets.append(off)
+                    w = off >> 3
+                homes.append(w)
                 usages.append(c)
                 if c >= limits[i]:
                     admit = False
             if admit:
-                pack = _pack
-                for i, off in enumerate(offsets):
-                    pack(mm, off, keys[i], expires[i], usages[i] + 1)
+                for i, w in enumerate(homes):
+                    q[w] = keys[i]
+                    q[w + 1] = expires[i]
+                    q[w + 2] = usages[i] + 1
         finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
+            if self.locked:
+                fcntl.flock(fd, fcntl.LOCK_UN)
         return usages
 
     def get(self, key: int, now: int) -> int:
@@ -142,19 +153,21 @@ class SharedCounters:
             fcntl.flock(self.fd, fcntl.LOCK_UN)
 
     def close(self) -> None:
+        self.q.release()
         self.mm.close()
         os.close(self.fd)
 
 
-def node_counters(prefix: Path | None, worker: dict[str, object]
+def node_counters(prefix: Path | None, worker: dict[str, object], workers: int = 2
                   ) -> MemoryCounters | SharedCounters:
     """The counters for this worker: the node's shared table when a prefix is known, else an
-    in-process one; one per worker (kept in `ctx.worker`, so config changes keep counts)."""
+    in-process one; one per worker (kept in `ctx.worker`, so config changes keep counts).
+    `workers`: the node's worker processes (1: the table needs no lock)."""
     key = f"rate-limiting:counters:{prefix}"
     counters = worker.get(key)
     if counters is None:
-        counters = (SharedCounters(prefix / "shm" / "rate-limiting.bin") if prefix is not None
-                    else MemoryCounters())
+        counters = (SharedCounters(prefix / "shm" / "rate-limiting.bin", locked=workers != 1)
+                    if prefix is not None else MemoryCounters())
         worker[key] = counters
     assert isinstance(counters, MemoryCounters | SharedCounters)
     return counters

@@ -42,19 +42,8 @@ def count(value: float) -> bytes:
     return b"%d" % value if value.__class__ is int else num(value)
 
 
-# (name, value, replace, lower-case name): the shape of PluginAPI.resp_extra entries
+# (name, value, replace, lower-case name): req.set_response_headers entries
 Header = tuple[bytes, bytes, bool, bytes]
-
-
-def set_headers(req: Any, headers: list[Header]) -> None:
-    """set_response_header for each header. When no plugin set a response header before
-    (the usual case: the names here are unique), the list becomes the request's response
-    headers at once instead of one call per header."""
-    if getattr(req, "resp_extra", False) is None:
-        req.resp_extra = headers
-        return
-    for name, value, _, _ in headers:
-        req.set_response_header(name, value)
 
 
 def _fk(entity: dict[str, Any], name: str) -> str:
@@ -116,7 +105,8 @@ class RateLimiting(Plugin):
         if ctx.offline:
             return  # a config check: no files, no sockets
         prefix: Path | None = settings.prefix if settings is not None else None
-        self.local = node_counters(prefix, ctx.worker)
+        self.local = node_counters(prefix, ctx.worker,
+                                   settings.workers if settings is not None else 2)
         if self.policy == "redis":
             assert self.redis_host is not None
             self.backend = backend_for(ctx.worker, config["redis"], self.redis_host)
@@ -259,10 +249,10 @@ class RateLimiting(Plugin):
         if stop >= 0:
             append((RETRY_AFTER, reset, True, RETRY_AFTER_L))
             req.ctx["rate_limit_exceeded"] = True
-            set_headers(req, headers)
+            req.set_response_headers(headers)
             req.error(self.error_code, self.error_message)
             return True
-        set_headers(req, headers)
+        req.set_response_headers(headers)
         return False
 
 

@@ -54,8 +54,8 @@ def test_errors(config: dict[str, Any], errors: dict[str, Any]) -> None:
 def test_echo_selects_the_class_with_a_response_phase() -> None:
     quiet = CorrelationIdPlugin({**DEFAULTS}, {"id": "a"})
     loud = CorrelationIdPlugin({**DEFAULTS, "echo_downstream": True}, {"id": "b"})
-    assert type(quiet) is CorrelationIdPlugin and not hasattr(quiet, "response")
-    assert type(loud) is EchoingCorrelationId and callable(loud.response)
+    assert type(quiet) is CorrelationIdPlugin and not hasattr(quiet, "response_headers")
+    assert type(loud) is EchoingCorrelationId and callable(loud.response_headers)
 
 
 def test_uuid4_format() -> None:
