@@ -1,0 +1,133 @@
+"""The `response_headers` phase and `req.set_response_headers` (docs/plugin-development.md
+§4–5) through real sockets: the one-pass response head when every response plugin only sets
+headers, and the same result beside a `response` (HeaderList) plugin, in priority order."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any, ClassVar
+
+import pytest
+from dataplane_helpers import (
+    Gateway,
+    LoopThread,
+    RawClient,
+    Request,
+    UpConn,
+    Upstream,
+    response_bytes,
+)
+
+from tollway.config.schema import Record
+from tollway.plugins import registry
+from tollway.plugins.base import HeaderList, Plugin, ResponseHeader
+
+UPSTREAM_HEADERS = [("X-A", "upstream"), ("Vary", "Accept"), ("X-Gone", "upstream"),
+                    ("Server", "origin")]
+
+
+async def with_headers(conn: UpConn, req: Request) -> None:
+    await conn.send(response_bytes(200, b"ok", UPSTREAM_HEADERS))
+
+
+class Setter(Plugin):
+    """Sets X-A, adds a Vary value, removes X-Gone: entries built once."""
+
+    name = "test-setter"
+    priority: ClassVar[int] = 500
+    config_schema = Record(fields={})
+    entries: ClassVar[list[ResponseHeader]] = [
+        (b"X-A", b"plugin", True, b"x-a"),
+        (b"Vary", b"Origin", False, b"vary"),
+        (b"X-Gone", None, True, b"x-gone"),
+    ]
+
+    def response_headers(self, req: Any) -> None:
+        req.set_response_headers(self.entries)
+
+
+class Reader(Plugin):
+    """A HeaderList plugin: reports the X-A value it saw."""
+
+    name = "test-reader"
+    priority: ClassVar[int] = 400
+    config_schema = Record(fields={})
+
+    def response(self, req: Any, headers: HeaderList) -> None:
+        headers.set(b"X-Seen", headers.get(b"X-A") or b"-")
+
+
+class EarlyReader(Reader):
+    name = "test-early-reader"
+    priority: ClassVar[int] = 600
+
+
+@pytest.fixture
+def plugins() -> Iterator[None]:
+    for cls in (Setter, Reader, EarlyReader):
+        registry.register(cls)
+    yield
+    for cls in (Setter, Reader, EarlyReader):
+        registry.unregister(cls.name)
+
+
+@pytest.fixture
+def upstream() -> Iterator[Upstream]:
+    lt = LoopThread(use_uvloop=False, name="headers-upstream")
+    up = Upstream(lt, with_headers)
+    yield up
+    up.close()
+    lt.stop()
+
+
+@pytest.fixture
+def fetch(plugins: None, upstream: Upstream) -> Iterator[Callable[..., Any]]:
+    made: list[Any] = []
+
+    def run(names: list[str], path: str = "/", global_names: tuple[str, ...] = ()) -> Any:
+        document = {"_format_version": "3.0",
+                    "services": [{"name": "svc", "url": upstream.url,
+                                  "routes": [{"name": "r", "paths": ["/api"],
+                                              "plugins": [{"name": n} for n in names]}]}],
+                    "plugins": [{"name": n} for n in global_names]}
+        gw = Gateway(document, {})
+        client = RawClient(gw.port, 5.0)
+        made.extend((client, gw))
+        return client.request("GET", path)
+
+    yield run
+    for thing in made:
+        thing.close()
+
+
+def test_only_header_setters_write_the_head_in_one_pass(fetch: Callable[..., Any]) -> None:
+    resp = fetch(["test-setter"], "/api")
+    assert resp.status == 200
+    assert resp.all("x-a") == ["plugin"]  # replaced, not added
+    assert resp.all("vary") == ["Accept", "Origin"]  # added beside the upstream's
+    assert resp.all("x-gone") == []  # removed
+    assert resp.all("server") == ["origin"]
+    assert resp.text == "ok"
+
+
+def test_a_headerlist_plugin_after_the_setter_sees_its_headers(
+        fetch: Callable[..., Any]) -> None:
+    resp = fetch(["test-setter", "test-reader"], "/api")
+    assert resp.all("x-seen") == ["plugin"]
+    assert resp.all("x-a") == ["plugin"]
+    assert resp.all("vary") == ["Accept", "Origin"]
+    assert resp.all("x-gone") == []
+
+
+def test_a_headerlist_plugin_before_the_setter_sees_the_upstreams(
+        fetch: Callable[..., Any]) -> None:
+    resp = fetch(["test-setter", "test-early-reader"], "/api")
+    assert resp.all("x-seen") == ["upstream"]
+    assert resp.all("x-a") == ["plugin"]
+
+
+def test_local_replies_get_the_headers_too(fetch: Callable[..., Any]) -> None:
+    resp = fetch([], "/nowhere", global_names=("test-setter",))
+    assert resp.status == 404
+    assert resp.all("x-a") == ["plugin"]
+    assert resp.all("vary") == ["Origin"]
