@@ -48,6 +48,7 @@ class ExchangeFields:
     done: bool
     tunnel: bool
     req_overlay: dict[bytes, tuple[bytes, list[bytes]]] | None
+    _raw: dict[bytes, bytes] | None
     chain: Chain
     path_override: bytes | None
     query_override: bytes | None

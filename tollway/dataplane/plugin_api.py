@@ -112,6 +112,7 @@ class PluginAPI:
     query_override: bytes | None = None
     _ctx: dict[str, Any] | None = None
     _hmap: dict[str, list[str]] | None = None
+    _raw: dict[bytes, bytes] | None = None
     client_method: bytes | None = None  # set when a plugin changed the upstream method
 
     # -- reading the request ----------------------------------------------------------------
@@ -154,6 +155,16 @@ class PluginAPI:
                     value.decode("latin-1"))
             self._hmap = hmap
         return hmap
+
+    def raw_header(self, lname: bytes) -> bytes | None:
+        """The first value of a request header as the client sent it, by its lower-case
+        name as bytes: the hot-path form of get_header (one dict per request, shared by
+        every plugin that asks)."""
+        raw = self._raw
+        if raw is None:
+            # reversed: the first of repeated headers wins
+            raw = self._raw = {n.lower(): v for n, v in reversed(self.headers)}
+        return raw.get(lname)
 
     def get_header(self, name: str) -> str | None:
         values = self._headers_map().get(name.lower())
@@ -250,38 +261,32 @@ class PluginAPI:
         return False
 
     # -- the response -----------------------------------------------------------------------
+    # Response headers are appended to resp_extra in call order; what a later set of the
+    # same name overrides is resolved once, when the head is written (response.py).
     def set_response_header(self, name: str | bytes, value: str | bytes) -> None:
         n = _b(name)
-        lname = n.lower()
-        extra = self.resp_extra
-        if extra is None:
-            self.resp_extra = [(n, _b(value), True, lname)]
-            return
-        for e in extra:
-            if e[3] == lname:  # rare: the same header set twice by plugins
-                extra[:] = [e for e in extra if e[3] != lname]
-                break
-        extra.append((n, _b(value), True, lname))
+        entry = (n, _b(value), True, n.lower())
+        if self.resp_extra is None:
+            self.resp_extra = [entry]
+        else:
+            self.resp_extra.append(entry)
 
     def add_response_header(self, name: str | bytes, value: str | bytes) -> None:
         n = _b(name)
+        entry = (n, _b(value), False, n.lower())
         if self.resp_extra is None:
-            self.resp_extra = []
-        self.resp_extra.append((n, _b(value), False, n.lower()))
+            self.resp_extra = [entry]
+        else:
+            self.resp_extra.append(entry)
 
     def set_response_headers(self, entries: list[ResponseHeader]) -> None:
         """Several response headers at once, built ahead by the plugin: each entry is
         (name, value, replace, lower-case name); replace=True is set_response_header,
-        False add_response_header, a None value removes the header. The list is copied;
-        the names should be distinct."""
-        extra = self.resp_extra
-        if extra is None:
+        False add_response_header, a None value removes the header. The list is copied."""
+        if self.resp_extra is None:
             self.resp_extra = list(entries)
-            return
-        names = {n[3] for n in entries if n[2]}
-        if names and any(e[3] in names for e in extra):  # rare: set by an earlier plugin
-            extra[:] = [e for e in extra if e[3] not in names]
-        extra.extend(entries)
+        else:
+            self.resp_extra += entries
 
     def exit(self, status: int, body: Any = None,
              headers: dict[str, Any] | None = None) -> None:
@@ -386,6 +391,11 @@ class PluginAPI:
         return True
 
     def _await_access(self, pending: Awaitable[None], resume_at: int) -> None:
+        if isinstance(pending, asyncio.Future):
+            # A plugin that returns a future (the redis rate-limiting policy) is resumed
+            # from its callback: no task and no coroutine per request.
+            pending.add_done_callback(lambda fut: self._access_done(fut, resume_at))
+            return
         task = self.loop.create_task(self._access_async(pending, resume_at))
         tasks = self.state.tasks
         tasks.add(task)
@@ -402,9 +412,28 @@ class PluginAPI:
         if self.run_access(resume_at):
             cast(Any, self).proceed()
 
+    def _access_done(self, fut: asyncio.Future[None], resume_at: int) -> None:
+        name = self.chain.access[resume_at - 1].name
+        exc = None if fut.cancelled() else fut.exception()
+        if fut.cancelled() or exc is not None:
+            log.error("plugin %s failed", name, exc_info=exc)
+            self._fail_500()
+            return
+        if self.done:
+            return
+        try:
+            if self.run_access(resume_at):
+                cast(Any, self).proceed()
+        except Exception:
+            log.exception("unexpected error handling %r", self.url[:200])
+            self._fail_500()
+
     def _plugin_failed(self, name: str) -> None:
         # Kong: a Lua error in a handler → 500 with the kong.response.error body.
         log.exception("plugin %s failed", name)
+        self._fail_500()
+
+    def _fail_500(self) -> None:
         if not self.done and not self.response_started:
             self.keep_alive = False
             cast(Any, self).reply_error(500, local_reply.default_message(500))

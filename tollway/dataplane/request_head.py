@@ -106,11 +106,10 @@ class RequestHead(ExchangeFields):
         if overlay:
             # Plugins changed request headers: drop the client's values they replace —
             # usually there are none (X-Consumer-* and the like), so look before filtering.
-            for name, _ in self.headers:
-                if name.lower() in overlay:
-                    fwd = [line for line in fwd
-                           if line.split(b":", 1)[0].lower() not in overlay]
-                    break
+            raw = self._raw  # the lower-cased request headers, when a plugin asked for one
+            if (not overlay.keys().isdisjoint(raw) if raw is not None
+                    else any(name.lower() in overlay for name, _ in self.headers)):
+                fwd = [line for line in fwd if line.split(b":", 1)[0].lower() not in overlay]
             added = []
             for lname, (name, values) in overlay.items():
                 if lname == b"host":

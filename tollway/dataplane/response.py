@@ -33,6 +33,22 @@ RAW_DROPPED = frozenset((b"content-length", b"transfer-encoding", b"connection",
                          b"keep-alive", b"proxy-connection", b"te", b"trailer", b"upgrade"))
 
 
+def resolve_extra(extra: list[ResponseHeader]) -> tuple[list[tuple[bytes, bytes]], set[bytes]]:
+    """The headers plugins set or added, in call order, without those a later set of the
+    same name overrides; and the names whose upstream values go (every set name)."""
+    replaced: set[bytes] = set()
+    pairs: list[tuple[bytes, bytes]] = []
+    for name, value, replace, ln in reversed(extra):
+        if ln in replaced:
+            continue
+        if replace:
+            replaced.add(ln)
+        if value is not None:
+            pairs.append((name, value))
+    pairs.reverse()
+    return pairs, replaced
+
+
 class ResponseWriter(ExchangeFields):
 
     resp_extra: list[ResponseHeader] | None
@@ -81,21 +97,25 @@ class ResponseWriter(ExchangeFields):
         replaced: set[bytes] | None = None
         tail: list[bytes] | None = None
         if extra:
+            # Newest first: an entry is dropped when a later set of its name overrides it.
             replaced = set()
             tail = []
-            for name, value, replace, ln in extra:
+            for name, value, replace, ln in reversed(extra):
+                if ln in replaced:
+                    continue
                 if ln in special:
                     # rare: a plugin set Date, Server, Content-Length...: the rules below
                     # apply to its header as to the upstream's
-                    replaced = {e[3] for e in extra if e[2]}
-                    headers = [h for h in headers if h[0].lower() not in replaced]
-                    headers += [(e[0], e[1]) for e in extra if e[1] is not None]
+                    pairs, replaced = resolve_extra(extra)
+                    headers = [h for h in headers if h[0].lower() not in replaced] + pairs
                     replaced = tail = None
                     break
                 if replace:
                     replaced.add(ln)
                 if value is not None:
                     tail.append(name + b": " + value + b"\r\n")
+            else:
+                tail.reverse()
         parts = [STATUS_LINES.get(status) or status_line(status)]
         via = b""
         has_server = has_date = framed = False
@@ -206,12 +226,11 @@ class ResponseWriter(ExchangeFields):
         replaced name and appending the plugin headers in order gives the same result."""
         extra = self.resp_extra
         if extra:
-            replaced = {e[3] for e in extra if e[2]}
+            pairs, replaced = resolve_extra(extra)
             items = hl.items
             if replaced:
                 items = [(n, v) for n, v in items if n.lower() not in replaced]
-            items.extend((e[0], e[1]) for e in extra if e[1] is not None)
-            hl.items = items
+            hl.items = items + pairs
             self.resp_extra = None  # applied: response_headers plugins start afresh
         if self.chain.response:
             self.run_response(hl)

@@ -18,15 +18,6 @@ from tollway.plugins.correlation_id.schema import config_schema
 NAME = "correlation-id"
 
 
-def _incoming(req: Any, lname: bytes) -> bytes | None:
-    """The first value of a request header, by its lowercased name (no header map built)."""
-    size = len(lname)
-    for name, value in req.headers:
-        if len(name) == size and name.lower() == lname:
-            return value
-    return None
-
-
 class CorrelationIdPlugin(Plugin):
     name = NAME
     priority = 100001  # Kong 3.9+ (1 before)
@@ -52,7 +43,7 @@ class CorrelationIdPlugin(Plugin):
                                          self.ctx.worker)
 
     def _value(self, req: Any) -> bytes:
-        value = _incoming(req, self.lheader)
+        value = req.raw_header(self.lheader)
         if not value:
             value = self.generate(req)
         return value
@@ -61,7 +52,7 @@ class CorrelationIdPlugin(Plugin):
         header = self.header
         if header is None:
             return
-        value = _incoming(req, self.lheader)
+        value = req.raw_header(self.lheader)
         if not value:
             value = self.generate(req)
             req.set_header(header, value)

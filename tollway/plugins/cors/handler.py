@@ -37,13 +37,6 @@ MISSING = b"\0missing"  # not a header value: a header value cannot contain NUL
 RESOLVED_MAX = 4096
 
 
-def _origin_of(req: Any) -> bytes | None:
-    for name, value in req.headers:
-        if len(name) == 6 and name.lower() == L_ORIGIN:
-            return value
-    return None
-
-
 class CorsPlugin(Plugin):
     name = NAME
     priority = 2000
@@ -146,7 +139,7 @@ class CorsPlugin(Plugin):
     def response_headers(self, req: Any) -> None:
         if req.method == b"OPTIONS" and req.ctx.get(NAME):
             return
-        origin = _origin_of(req)
+        origin = req.raw_header(L_ORIGIN)
         if origin is None and not self.origin_absent:
             return
         entries = self.by_origin.get(origin)

@@ -150,10 +150,9 @@ class JwtPlugin(Plugin):
         names = self.fast_header
         assert names is not None
         for lname in names:
-            size = len(lname)
-            for name, value in req.headers:
-                if len(name) == size and name.lower() == lname:
-                    return bytes(value)
+            value = req.raw_header(lname)
+            if value is not None:
+                return bytes(value)
         return None
 
     def authenticate(self, req: Any) -> Failure | Coroutine[Any, Any, Failure | None] | None:

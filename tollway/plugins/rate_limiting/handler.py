@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable
@@ -35,11 +36,6 @@ def num(value: float) -> bytes:
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     return str(value).encode()
-
-
-def count(value: float) -> bytes:
-    """`num` for a remaining count; an int (the usual case) is formatted directly."""
-    return b"%d" % value if value.__class__ is int else num(value)
 
 
 # (name, value, replace, lower-case name): req.set_response_headers entries
@@ -89,6 +85,7 @@ class RateLimiting(Plugin):
         self.error_message = config["error_message"]
         self.fault_tolerant = bool(config["fault_tolerant"])
         self.policy = config["policy"]
+        self.local_policy = False  # set below once the counters exist
         self.sync_rate = config["sync_rate"]
         if self.policy == "cluster" and settings is not None and settings.database == "off":
             # Kong's schema offers only local and redis when database=off
@@ -107,6 +104,7 @@ class RateLimiting(Plugin):
         prefix: Path | None = settings.prefix if settings is not None else None
         self.local = node_counters(prefix, ctx.worker,
                                    settings.workers if settings is not None else 2)
+        self.local_policy = self.policy == "local"
         if self.policy == "redis":
             assert self.redis_host is not None
             self.backend = backend_for(ctx.worker, config["redis"], self.redis_host)
@@ -134,8 +132,19 @@ class RateLimiting(Plugin):
         now = int(time.time())
         ident = self.identifier(req)
         starts = window_starts(now)
+        if self.local_policy:  # the usual case, inline: memoised keys, one table update
+            memo = self.memo.get(ident) if now == self.memo_now else None
+            if memo is None:
+                memo = self._memo(ident, now, starts)
+            self.finish(req, self.local.check_and_incr(memo[1], memo[2], self.limits, now),
+                        now, starts)
+            return None
         periods = self.periods
         if self.policy == "redis":
+            b = self.backend
+            assert b is not None
+            if self.sync_rate <= 0 and (not self.fault_tolerant or b.available()):
+                return self._redis_incr(req, b, ident, now, starts)
             return self._redis(req, ident, now, starts)
         if self.policy == "cluster" and self.cluster is not None:
             rows = [(ident, p, starts[p], self.service_id, self.route_id,
@@ -183,6 +192,42 @@ class RateLimiting(Plugin):
         usages: list[int] = self.local.check_and_incr(hashes, ends, self.limits, now)
         return usages
 
+    def _redis_incr(self, req: Any, b: Backend, ident: str, now: int,
+                    starts: dict[str, int]) -> asyncio.Future[None] | None:
+        """The usual redis case (no sync_rate): one batched script call, finished from the
+        call's future callback; the request resumes when the returned future is done."""
+        done: asyncio.Future[None] = req.loop.create_future()
+
+        def counted(fut: asyncio.Future[list[int]]) -> None:
+            try:
+                usages = fut.result()
+            except Exception as exc:
+                if not self.fault_tolerant:
+                    done.set_exception(exc)
+                    return
+                b.failed(exc)
+                # DECISIONS #4: Redis is out; keep enforcing on this node's counters
+                usages = self._local(ident, now, starts)
+            else:
+                b.succeeded()
+            try:
+                self.finish(req, usages, now, starts)
+            except Exception as exc:
+                done.set_exception(exc)
+                return
+            done.set_result(None)
+
+        try:
+            pending = b.incr(self._keys(ident, starts), self.windows)
+        except Exception as exc:  # no connection could be set up
+            if not self.fault_tolerant:
+                raise
+            b.failed(exc)
+            self.finish(req, self._local(ident, now, starts), now, starts)
+            return None
+        pending.add_done_callback(counted)
+        return done
+
     async def _redis(self, req: Any, ident: str, now: int, starts: dict[str, int]) -> None:
         b = self.backend
         assert b is not None
@@ -223,7 +268,6 @@ class RateLimiting(Plugin):
                 return True
             return False
         headers: list[Header] = []
-        append = headers.append
         limit_entries, x_remaining, x_remaining_l = (self.limit_entries, self.x_remaining,
                                                      self.x_remaining_l)
         best = -1
@@ -235,19 +279,17 @@ class RateLimiting(Plugin):
                 rem -= 1
             if rem < 0:
                 rem = 0
-            rem_bytes = count(rem)
-            append(limit_entries[i])
-            append((x_remaining[i], rem_bytes, True, x_remaining_l[i]))
+            rem_bytes = b"%d" % rem if rem.__class__ is int else num(rem)
+            headers += (limit_entries[i], (x_remaining[i], rem_bytes, True, x_remaining_l[i]))
             # the smallest remaining; ties go to the longer window (later in PERIODS)
             if best < 0 or rem <= best_rem:
                 best, best_rem, best_bytes = i, rem, rem_bytes
-        period = self.periods[best]
-        reset = b"%d" % max(1, self.windows[best] - (now - starts[period]))
-        append(self.rl_limit_entries[best])
-        append((RATELIMIT_REMAINING, best_bytes, True, RL_REMAINING_L))
-        append((RATELIMIT_RESET, reset, True, RL_RESET_L))
+        reset = b"%d" % max(1, self.windows[best] - (now - starts[self.periods[best]]))
+        headers += (self.rl_limit_entries[best],
+                    (RATELIMIT_REMAINING, best_bytes, True, RL_REMAINING_L),
+                    (RATELIMIT_RESET, reset, True, RL_RESET_L))
         if stop >= 0:
-            append((RETRY_AFTER, reset, True, RETRY_AFTER_L))
+            headers.append((RETRY_AFTER, reset, True, RETRY_AFTER_L))
             req.ctx["rate_limit_exceeded"] = True
             req.set_response_headers(headers)
             req.error(self.error_code, self.error_message)
