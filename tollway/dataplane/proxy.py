@@ -147,7 +147,7 @@ class Exchange(RequestHead, ResponseWriter, PluginAPI):
             raw_path = self._absolute_form(raw_path)
         host = self.host.decode("latin-1") if self.host else None
         router = snap.router
-        headers = self._header_map() if router.uses_headers else None
+        headers = self._headers_map() if router.uses_headers else None
         path = raw_path.decode("utf-8", "surrogateescape")
         m = router.match(self.method.decode("latin-1"), host, path, headers,
                          self.proto.scheme, self.proto.sni)
@@ -166,7 +166,7 @@ class Exchange(RequestHead, ResponseWriter, PluginAPI):
                 and self.forwarded.get(H_XFPROTO, b"").strip().lower() == b"https"):
             self._https_redirect(route_spec.redirect_code)
             return
-        chain = snap.chains.get(m.route["id"])
+        chain = route_spec.chain
         if chain is not None:
             self.chain = chain
             if chain.buffers_body and self.has_body and not self.upgrade:

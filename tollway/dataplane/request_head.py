@@ -85,12 +85,6 @@ class RequestHead(ExchangeFields):
         self.host = rest if slash < 0 else rest[:slash]
         return b"/" if slash < 0 else rest[slash:]
 
-    def _header_map(self) -> dict[str, list[str]]:
-        out: dict[str, list[str]] = {}
-        for name, value in self.headers:
-            out.setdefault(name.decode("latin-1").lower(), []).append(value.decode("latin-1"))
-        return out
-
     def _build_head(self, m: Any, svc: ServiceSpec, raw_path: bytes, qpos: int) -> bytes:
         proto = self.proto
         uri = self.path_override or m.upstream_path.encode("utf-8", "surrogateescape")

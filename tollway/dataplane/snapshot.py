@@ -19,7 +19,7 @@ from tollway.dataplane.tls import service_context
 from tollway.dataplane.upstream.balancer import Balancer, registry_for
 from tollway.dataplane.upstream.pool import Origin
 from tollway.plugins.base import BuildContext
-from tollway.plugins.chain import build_chains
+from tollway.plugins.chain import Chain, build_chains
 
 if TYPE_CHECKING:
     from tollway.config.model import Config
@@ -51,6 +51,7 @@ class ServiceSpec:
 class RouteSpec:
     https_only: bool
     redirect_code: int
+    chain: Chain | None = None  # the route's plugins (None: none apply)
 
 
 def _service_spec(svc: dict[str, Any], resolver: Resolver | None,
@@ -115,6 +116,7 @@ class Snapshot:
             r["id"]: RouteSpec(
                 https_only="https" in r["protocols"] and "http" not in r["protocols"],
                 redirect_code=int(r["https_redirect_status_code"]),
+                chain=self.chains.get(r["id"]),
             )
             for r in entities["routes"]
         }
