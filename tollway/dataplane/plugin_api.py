@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import parse_qs
 
 from tollway.dataplane import local_reply
-from tollway.plugins.base import HeaderList, ResponseHeader
+from tollway.plugins.base import HeaderList, ResponseHeader, response_header
 from tollway.plugins.chain import EMPTY, Chain, is_light_response
 
 if TYPE_CHECKING:
@@ -264,25 +264,24 @@ class PluginAPI:
     # Response headers are appended to resp_extra in call order; what a later set of the
     # same name overrides is resolved once, when the head is written (response.py).
     def set_response_header(self, name: str | bytes, value: str | bytes) -> None:
-        n = _b(name)
-        entry = (n, _b(value), True, n.lower())
+        entry = response_header(_b(name), _b(value))
         if self.resp_extra is None:
             self.resp_extra = [entry]
         else:
             self.resp_extra.append(entry)
 
     def add_response_header(self, name: str | bytes, value: str | bytes) -> None:
-        n = _b(name)
-        entry = (n, _b(value), False, n.lower())
+        entry = response_header(_b(name), _b(value), replace=False)
         if self.resp_extra is None:
             self.resp_extra = [entry]
         else:
             self.resp_extra.append(entry)
 
     def set_response_headers(self, entries: list[ResponseHeader]) -> None:
-        """Several response headers at once, built ahead by the plugin: each entry is
-        (name, value, replace, lower-case name); replace=True is set_response_header,
-        False add_response_header, a None value removes the header. The list is copied."""
+        """Several response headers at once, built ahead by the plugin with
+        `tollway.plugins.base.response_header(name, value, replace)`: replace=True is
+        set_response_header, False add_response_header, a None value removes the header.
+        The list is copied."""
         if self.resp_extra is None:
             self.resp_extra = list(entries)
         else:
@@ -464,7 +463,7 @@ class PluginAPI:
                     self.resp_extra = None
                     inst.response_headers(self)  # type: ignore[attr-defined]
                     added: list[ResponseHeader] = self.resp_extra or []
-                    for name, value, replace, _ in added:
+                    for name, value, replace, _, _ in added:
                         if value is None:
                             headers.remove(name)
                         elif replace:

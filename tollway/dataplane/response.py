@@ -38,7 +38,7 @@ def resolve_extra(extra: list[ResponseHeader]) -> tuple[list[tuple[bytes, bytes]
     same name overrides; and the names whose upstream values go (every set name)."""
     replaced: set[bytes] = set()
     pairs: list[tuple[bytes, bytes]] = []
-    for name, value, replace, ln in reversed(extra):
+    for name, value, replace, ln, _ in reversed(extra):
         if ln in replaced:
             continue
         if replace:
@@ -100,7 +100,7 @@ class ResponseWriter(ExchangeFields):
             # Newest first: an entry is dropped when a later set of its name overrides it.
             replaced = set()
             tail = []
-            for name, value, replace, ln in reversed(extra):
+            for _, _, replace, ln, line in reversed(extra):
                 if ln in replaced:
                     continue
                 if ln in special:
@@ -112,8 +112,8 @@ class ResponseWriter(ExchangeFields):
                     break
                 if replace:
                     replaced.add(ln)
-                if value is not None:
-                    tail.append(name + b": " + value + b"\r\n")
+                if line is not None:
+                    tail.append(line)
             else:
                 tail.reverse()
         parts = [STATUS_LINES.get(status) or status_line(status)]

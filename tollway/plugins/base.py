@@ -41,10 +41,19 @@ from tollway.config.schema import Record
 
 BODY_BUFFER_LIMIT = 8 << 20  # the most a route buffers for its plugins, unless they say more
 
-# A response header for `req.set_response_headers`: (name, value, replace, lower-case name).
-# replace=True sets (the upstream's values of the name are dropped), False adds; a value of
-# None with replace=True removes the header.
-ResponseHeader = tuple[bytes, bytes | None, bool, bytes]
+# A response header for `req.set_response_headers`: (name, value, replace, lower-case name,
+# the header line as sent). replace=True sets (the upstream's values of the name are
+# dropped), False adds; a value of None with replace=True removes the header. Build them
+# with `response_header`, once in __init__ when the value is constant.
+ResponseHeader = tuple[bytes, bytes | None, bool, bytes, bytes | None]
+
+
+def response_header(name: bytes, value: bytes | None, replace: bool = True) -> ResponseHeader:
+    """An entry for `req.set_response_headers` (set, or add with replace=False; a None
+    value removes the header). The serialised line is made here, not when the head is
+    written: an entry built once costs nothing per response."""
+    line = None if value is None else name + b": " + value + b"\r\n"
+    return (name, value, replace, name.lower(), line)
 
 
 class Plugin:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tollway.plugins.base import BuildContext, Plugin
+from tollway.plugins.base import BuildContext, Plugin, response_header
 from tollway.plugins.correlation_id import generators
 from tollway.plugins.correlation_id.schema import config_schema
 
@@ -70,4 +70,4 @@ class EchoingCorrelationId(CorrelationIdPlugin):
         value = req.ctx.get(NAME)
         if value is None:
             value = self._value(req)
-        req.set_response_headers([(self.header, value, True, self.lheader)])
+        req.set_response_headers([response_header(self.header, value)])

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from tollway.config.schema import fmt_value
-from tollway.plugins.base import BuildContext, Plugin, ResponseHeader
+from tollway.plugins.base import BuildContext, Plugin, ResponseHeader, response_header
 from tollway.plugins.cors.origins import OriginPolicy
 from tollway.plugins.cors.schema import METHODS, config_schema
 
@@ -25,8 +25,7 @@ ACEH = b"Access-Control-Expose-Headers"
 ACAPN = b"Access-Control-Allow-Private-Network"
 VARY = b"Vary"
 ORIGIN = b"Origin"
-L_ACAO, L_ACAC, L_ACEH = ACAO.lower(), ACAC.lower(), ACEH.lower()
-VARY_ORIGIN: ResponseHeader = (VARY, ORIGIN, False, b"vary")
+VARY_ORIGIN: ResponseHeader = response_header(VARY, ORIGIN, replace=False)
 TRUE = b"true"
 STAR = b"*"
 L_ORIGIN = b"origin"
@@ -164,9 +163,9 @@ class CorsPlugin(Plugin):
                 out.append(VARY_ORIGIN)
                 acao = origin
                 credentials = True
-        out.append((ACAO, acao, True, L_ACAO))  # None: the upstream's is removed
+        out.append(response_header(ACAO, acao))  # None: the upstream's is removed
         if credentials:
-            out.append((ACAC, TRUE, True, L_ACAC))
+            out.append(response_header(ACAC, TRUE))
         if self.exposed is not None:
-            out.append((ACEH, self.exposed, True, L_ACEH))
+            out.append(response_header(ACEH, self.exposed))
         return out

@@ -9,7 +9,7 @@ from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any
 
-from tollway.plugins.base import BuildContext, Plugin
+from tollway.plugins.base import BuildContext, Plugin, ResponseHeader, response_header
 from tollway.plugins.rate_limiting.cluster import ClusterCounters, cluster_counters
 from tollway.plugins.rate_limiting.counters import key_hash, node_counters
 from tollway.plugins.rate_limiting.redis_policy import Backend, backend_for
@@ -22,9 +22,6 @@ RATELIMIT_LIMIT = b"RateLimit-Limit"
 RATELIMIT_REMAINING = b"RateLimit-Remaining"
 RATELIMIT_RESET = b"RateLimit-Reset"
 RETRY_AFTER = b"Retry-After"
-RL_LIMIT_L, RL_REMAINING_L, RL_RESET_L, RETRY_AFTER_L = (
-    RATELIMIT_LIMIT.lower(), RATELIMIT_REMAINING.lower(), RATELIMIT_RESET.lower(),
-    RETRY_AFTER.lower())
 # Kong's constant tables: header names per period, built once.
 X_LIMIT = {p: b"X-RateLimit-Limit-" + p.capitalize().encode() for p in PERIODS}
 X_REMAINING = {p: b"X-RateLimit-Remaining-" + p.capitalize().encode() for p in PERIODS}
@@ -36,10 +33,6 @@ def num(value: float) -> bytes:
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     return str(value).encode()
-
-
-# (name, value, replace, lower-case name): req.set_response_headers entries
-Header = tuple[bytes, bytes, bool, bytes]
 
 
 def _fk(entity: dict[str, Any], name: str) -> str:
@@ -66,12 +59,11 @@ class RateLimiting(Plugin):
         self.x_limit = [X_LIMIT[p] for p in self.periods]
         self.x_remaining = [X_REMAINING[p] for p in self.periods]
         # response header entries built once: the limits never change per request
-        self.limit_entries: list[Header] = [
-            (n, v, True, n.lower()) for n, v in zip(self.x_limit, self.limit_bytes,
+        self.limit_entries: list[ResponseHeader] = [
+            response_header(n, v) for n, v in zip(self.x_limit, self.limit_bytes,
                                                     strict=True)]
-        self.x_remaining_l = [n.lower() for n in self.x_remaining]
-        self.rl_limit_entries: list[Header] = [
-            (RATELIMIT_LIMIT, v, True, RL_LIMIT_L) for v in self.limit_bytes]
+        self.rl_limit_entries: list[ResponseHeader] = [
+            response_header(RATELIMIT_LIMIT, v) for v in self.limit_bytes]
         # identifier -> (counter keys, their hashes, window ends), for the second `memo_now`
         self.memo: dict[str, tuple[list[str], list[int], list[int]]] = {}
         self.memo_now = -1
@@ -267,9 +259,8 @@ class RateLimiting(Plugin):
                 req.error(self.error_code, self.error_message)
                 return True
             return False
-        headers: list[Header] = []
-        limit_entries, x_remaining, x_remaining_l = (self.limit_entries, self.x_remaining,
-                                                     self.x_remaining_l)
+        headers: list[ResponseHeader] = []
+        limit_entries, x_remaining = self.limit_entries, self.x_remaining
         best = -1
         best_rem: float = 0
         best_bytes = b""
@@ -280,16 +271,16 @@ class RateLimiting(Plugin):
             if rem < 0:
                 rem = 0
             rem_bytes = b"%d" % rem if rem.__class__ is int else num(rem)
-            headers += (limit_entries[i], (x_remaining[i], rem_bytes, True, x_remaining_l[i]))
+            headers += (limit_entries[i], response_header(x_remaining[i], rem_bytes))
             # the smallest remaining; ties go to the longer window (later in PERIODS)
             if best < 0 or rem <= best_rem:
                 best, best_rem, best_bytes = i, rem, rem_bytes
         reset = b"%d" % max(1, self.windows[best] - (now - starts[self.periods[best]]))
         headers += (self.rl_limit_entries[best],
-                    (RATELIMIT_REMAINING, best_bytes, True, RL_REMAINING_L),
-                    (RATELIMIT_RESET, reset, True, RL_RESET_L))
+                    response_header(RATELIMIT_REMAINING, best_bytes),
+                    response_header(RATELIMIT_RESET, reset))
         if stop >= 0:
-            headers.append((RETRY_AFTER, reset, True, RETRY_AFTER_L))
+            headers.append(response_header(RETRY_AFTER, reset))
             req.ctx["rate_limit_exceeded"] = True
             req.set_response_headers(headers)
             req.error(self.error_code, self.error_message)

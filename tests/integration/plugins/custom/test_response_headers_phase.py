@@ -20,7 +20,7 @@ from dataplane_helpers import (
 
 from tollway.config.schema import Record
 from tollway.plugins import registry
-from tollway.plugins.base import HeaderList, Plugin, ResponseHeader
+from tollway.plugins.base import HeaderList, Plugin, ResponseHeader, response_header
 
 UPSTREAM_HEADERS = [("X-A", "upstream"), ("Vary", "Accept"), ("X-Gone", "upstream"),
                     ("Server", "origin")]
@@ -37,9 +37,9 @@ class Setter(Plugin):
     priority: ClassVar[int] = 500
     config_schema = Record(fields={})
     entries: ClassVar[list[ResponseHeader]] = [
-        (b"X-A", b"plugin", True, b"x-a"),
-        (b"Vary", b"Origin", False, b"vary"),
-        (b"X-Gone", None, True, b"x-gone"),
+        response_header(b"X-A", b"plugin"),
+        response_header(b"Vary", b"Origin", replace=False),
+        response_header(b"X-Gone", None),
     ]
 
     def response_headers(self, req: Any) -> None:
