@@ -22,6 +22,9 @@ RATELIMIT_LIMIT = b"RateLimit-Limit"
 RATELIMIT_REMAINING = b"RateLimit-Remaining"
 RATELIMIT_RESET = b"RateLimit-Reset"
 RETRY_AFTER = b"Retry-After"
+CRLF = b"\r\n"
+RL_REMAINING_L, RL_REMAINING_START = RATELIMIT_REMAINING.lower(), RATELIMIT_REMAINING + b": "
+RL_RESET_L, RL_RESET_START = RATELIMIT_RESET.lower(), RATELIMIT_RESET + b": "
 # Kong's constant tables: header names per period, built once.
 X_LIMIT = {p: b"X-RateLimit-Limit-" + p.capitalize().encode() for p in PERIODS}
 X_REMAINING = {p: b"X-RateLimit-Remaining-" + p.capitalize().encode() for p in PERIODS}
@@ -64,6 +67,7 @@ class RateLimiting(Plugin):
                                                     strict=True)]
         self.rl_limit_entries: list[ResponseHeader] = [
             response_header(RATELIMIT_LIMIT, v) for v in self.limit_bytes]
+        self.remaining = [(n, n.lower(), n + b": ") for n in self.x_remaining]
         # identifier -> (counter keys, their hashes, window ends), for the second `memo_now`
         self.memo: dict[str, tuple[list[str], list[int], list[int]]] = {}
         self.memo_now = -1
@@ -260,7 +264,7 @@ class RateLimiting(Plugin):
                 return True
             return False
         headers: list[ResponseHeader] = []
-        limit_entries, x_remaining = self.limit_entries, self.x_remaining
+        limit_entries, remaining = self.limit_entries, self.remaining
         best = -1
         best_rem: float = 0
         best_bytes = b""
@@ -271,14 +275,17 @@ class RateLimiting(Plugin):
             if rem < 0:
                 rem = 0
             rem_bytes = b"%d" % rem if rem.__class__ is int else num(rem)
-            headers += (limit_entries[i], response_header(x_remaining[i], rem_bytes))
+            # response_header() inlined: name, lower-case name and line start are constants
+            name, lname, start = remaining[i]
+            headers += (limit_entries[i], (name, rem_bytes, True, lname, start + rem_bytes + CRLF))
             # the smallest remaining; ties go to the longer window (later in PERIODS)
             if best < 0 or rem <= best_rem:
                 best, best_rem, best_bytes = i, rem, rem_bytes
         reset = b"%d" % max(1, self.windows[best] - (now - starts[self.periods[best]]))
         headers += (self.rl_limit_entries[best],
-                    response_header(RATELIMIT_REMAINING, best_bytes),
-                    response_header(RATELIMIT_RESET, reset))
+                    (RATELIMIT_REMAINING, best_bytes, True, RL_REMAINING_L,
+                     RL_REMAINING_START + best_bytes + CRLF),
+                    (RATELIMIT_RESET, reset, True, RL_RESET_L, RL_RESET_START + reset + CRLF))
         if stop >= 0:
             headers.append(response_header(RETRY_AFTER, reset))
             req.ctx["rate_limit_exceeded"] = True
