@@ -47,7 +47,7 @@ class ExchangeFields:
     resp_size: int
     done: bool
     tunnel: bool
-    req_overlay: dict[bytes, tuple[bytes, list[bytes]]] | None
+    req_overlay: dict[bytes, tuple[bytes, tuple[bytes, ...], bytes]] | None
     _raw: dict[bytes, bytes] | None
     chain: Chain
     path_override: bytes | None

@@ -42,9 +42,15 @@ log = logging.getLogger("tollway.plugins")
 JSON_CTYPE = b"application/json; charset=utf-8"
 CONSUMER_HEADERS = (b"x-consumer-id", b"x-consumer-custom-id", b"x-consumer-username",
                     b"x-credential-identifier", b"x-anonymous-consumer")
-CLEARED_CONSUMER_HEADERS: dict[bytes, tuple[bytes, list[bytes]]] = {
-    h: (h, []) for h in CONSUMER_HEADERS}
-Overlay = dict[bytes, tuple[bytes, list[bytes]]]
+# Upstream request headers plugins set, by lower-case name: (name, values, the header lines
+# as sent). Entries are immutable (cached ones are shared by requests): replace, never edit.
+OverlayEntry = tuple[bytes, tuple[bytes, ...], bytes]
+Overlay = dict[bytes, OverlayEntry]
+CLEARED_CONSUMER_HEADERS: Overlay = {h: (h, (), b"") for h in CONSUMER_HEADERS}
+
+
+def overlay_entry(name: bytes, values: tuple[bytes, ...]) -> OverlayEntry:
+    return (name, values, b"".join(name + b": " + v + b"\r\n" for v in values))
 _CONSUMER_OVERLAYS: dict[tuple[int, str | None, bool],
                          tuple[dict[str, Any] | None, Overlay]] = {}
 
@@ -60,15 +66,18 @@ def consumer_overlay(consumer: dict[str, Any] | None, identifier: str | None,
         return hit[1]
     ov: Overlay = dict(CLEARED_CONSUMER_HEADERS)
     if consumer is not None:
-        ov[b"x-consumer-id"] = (b"X-Consumer-ID", [_b(consumer["id"])])
+        ov[b"x-consumer-id"] = overlay_entry(b"X-Consumer-ID", (_b(consumer["id"]),))
         if consumer.get("custom_id"):
-            ov[b"x-consumer-custom-id"] = (b"X-Consumer-Custom-ID", [_b(consumer["custom_id"])])
+            ov[b"x-consumer-custom-id"] = overlay_entry(b"X-Consumer-Custom-ID",
+                                                        (_b(consumer["custom_id"]),))
         if consumer.get("username"):
-            ov[b"x-consumer-username"] = (b"X-Consumer-Username", [_b(consumer["username"])])
+            ov[b"x-consumer-username"] = overlay_entry(b"X-Consumer-Username",
+                                                       (_b(consumer["username"]),))
     if anonymous:
-        ov[b"x-anonymous-consumer"] = (b"X-Anonymous-Consumer", [b"true"])
+        ov[b"x-anonymous-consumer"] = overlay_entry(b"X-Anonymous-Consumer", (b"true",))
     elif identifier:
-        ov[b"x-credential-identifier"] = (b"X-Credential-Identifier", [_b(identifier)])
+        ov[b"x-credential-identifier"] = overlay_entry(b"X-Credential-Identifier",
+                                                       (_b(identifier),))
     if len(_CONSUMER_OVERLAYS) > 100_000:
         _CONSUMER_OVERLAYS.clear()
     _CONSUMER_OVERLAYS[key] = (consumer, ov)
@@ -104,7 +113,7 @@ class PluginAPI:
     chain: Chain = EMPTY
     consumer: dict[str, Any] | None = None
     credential: dict[str, Any] | None = None
-    req_overlay: dict[bytes, tuple[bytes, list[bytes]]] | None = None
+    req_overlay: Overlay | None = None
     # (name, value, replace, lower-case name): replace=True is set_response_header (it
     # replaces the upstream's values of that header), False add_response_header
     resp_extra: list[ResponseHeader] | None = None
@@ -190,14 +199,15 @@ class PluginAPI:
         return self.match.service if self.match is not None else None
 
     # -- changing what goes upstream --------------------------------------------------------
-    def _overlay(self) -> dict[bytes, tuple[bytes, list[bytes]]]:
+    def _overlay(self) -> Overlay:
         if self.req_overlay is None:
             self.req_overlay = {}
         return self.req_overlay
 
     def set_header(self, name: str | bytes, value: str | bytes) -> None:
         n = _b(name)
-        self._overlay()[n.lower()] = (n, [_b(value)])
+        v = _b(value)
+        self._overlay()[n.lower()] = (n, (v,), n + b": " + v + b"\r\n")
         self._hmap = None
 
     def add_header(self, name: str | bytes, value: str | bytes) -> None:
@@ -205,15 +215,15 @@ class PluginAPI:
         ov = self._overlay()
         existing = ov.get(n.lower())
         if existing is None:
-            current = [_b(v) for v in self.get_headers(n.decode("latin-1"))]
-            ov[n.lower()] = (n, [*current, _b(value)])
+            current = tuple(_b(v) for v in self.get_headers(n.decode("latin-1")))
+            ov[n.lower()] = overlay_entry(n, (*current, _b(value)))
         else:
-            existing[1].append(_b(value))
+            ov[n.lower()] = overlay_entry(existing[0], (*existing[1], _b(value)))
         self._hmap = None
 
     def clear_header(self, name: str | bytes) -> None:
         n = _b(name)
-        self._overlay()[n.lower()] = (n, [])
+        self._overlay()[n.lower()] = (n, (), b"")
         self._hmap = None
 
     def set_upstream_path(self, path: str) -> None:

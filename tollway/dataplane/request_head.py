@@ -96,7 +96,7 @@ class RequestHead(ExchangeFields):
         host = self.host if (m.route["preserve_host"] and self.host) else svc.host_header
         fwd = self.fwd
         overlay = self.req_overlay
-        added: list[bytes] | None = None
+        added: list[bytes] | None = None  # header lines plugins set
         if overlay:
             # Plugins changed request headers: drop the client's values they replace —
             # usually there are none (X-Consumer-* and the like), so look before filtering.
@@ -105,12 +105,11 @@ class RequestHead(ExchangeFields):
                     else any(name.lower() in overlay for name, _ in self.headers)):
                 fwd = [line for line in fwd if line.split(b":", 1)[0].lower() not in overlay]
             added = []
-            for lname, (name, values) in overlay.items():
+            for lname, (_, values, lines) in overlay.items():
                 if lname == b"host":
                     host = values[0] if values else host
-                else:
-                    for v in values:  # none for a cleared header
-                        added.append(name + b": " + v + b"\r\n")
+                elif lines:  # b"" for a cleared header
+                    added.append(lines)
         parts = [self.method, b" ", uri, b" HTTP/1.1\r\nHost: ", host, b"\r\n"]
         parts += fwd
         if added:

@@ -127,14 +127,15 @@ class RateLimiting(Plugin):
     def access(self, req: Any) -> Awaitable[None] | None:
         now = int(time.time())
         ident = self.identifier(req)
-        starts = window_starts(now)
         if self.local_policy:  # the usual case, inline: memoised keys, one table update
             memo = self.memo.get(ident) if now == self.memo_now else None
             if memo is None:
-                memo = self._memo(ident, now, starts)
-            self.finish(req, self.local.check_and_incr(memo[1], memo[2], self.limits, now),
-                        now, starts)
+                memo = self._memo(ident, now, window_starts(now))
+            ends = memo[2]
+            self.finish(req, self.local.check_and_incr(memo[1], ends, self.limits, now),
+                        now, ends)
             return None
+        starts = window_starts(now)
         periods = self.periods
         if self.policy == "redis":
             b = self.backend
@@ -145,12 +146,11 @@ class RateLimiting(Plugin):
         if self.policy == "cluster" and self.cluster is not None:
             rows = [(ident, p, starts[p], self.service_id, self.route_id,
                      starts[p] + EXPIRATION[p]) for p in periods]
-            return self._cluster(req, rows, now, starts)
-        self.finish(req, self._local(ident, now, starts), now, starts)
+            return self._cluster(req, rows, now, self._ends(starts))
+        self.finish(req, self._local(ident, now, starts), now, self._ends(starts))
         return None
 
-    async def _cluster(self, req: Any, rows: list[Any], now: int,
-                       starts: dict[str, int]) -> None:
+    async def _cluster(self, req: Any, rows: list[Any], now: int, ends: list[int]) -> None:
         assert self.cluster is not None
         try:
             usages = await self.cluster.check_and_incr(rows, self.limits, now)
@@ -160,7 +160,11 @@ class RateLimiting(Plugin):
             # Kong: with fault_tolerant the request goes through when the counters fail
             log.error("rate-limiting: failed to get usage: %s", exc)
             return
-        self.finish(req, usages, now, starts)
+        self.finish(req, usages, now, ends)
+
+    def _ends(self, starts: dict[str, int]) -> list[int]:
+        """The end of each configured window (unix seconds)."""
+        return [starts[p] + EXPIRATION[p] for p in self.periods]
 
     def _keys(self, ident: str, starts: dict[str, int]) -> list[str]:
         return self._memo(ident, starts["second"], starts)[0]
@@ -207,7 +211,7 @@ class RateLimiting(Plugin):
             else:
                 b.succeeded()
             try:
-                self.finish(req, usages, now, starts)
+                self.finish(req, usages, now, self._ends(starts))
             except Exception as exc:
                 done.set_exception(exc)
                 return
@@ -219,7 +223,7 @@ class RateLimiting(Plugin):
             if not self.fault_tolerant:
                 raise
             b.failed(exc)
-            self.finish(req, self._local(ident, now, starts), now, starts)
+            self.finish(req, self._local(ident, now, starts), now, self._ends(starts))
             return None
         pending.add_done_callback(counted)
         return done
@@ -231,15 +235,15 @@ class RateLimiting(Plugin):
             keys = self._keys(ident, starts)
             try:
                 if self.sync_rate > 0:
-                    ends = [starts[p] + EXPIRATION[p] for p in self.periods]
+                    ends = self._ends(starts)
                     sync = b.sync(self.sync_rate)
                     usages = await sync.usages(keys, ends, now)
-                    if not self.finish(req, usages, now, starts):
+                    if not self.finish(req, usages, now, ends):
                         sync.incr(keys, ends)
                 else:
                     ttls = self.windows
                     usages = await b.incr(keys, ttls)
-                    self.finish(req, usages, now, starts)
+                    self.finish(req, usages, now, self._ends(starts))
                 b.succeeded()
                 return
             except Exception as exc:
@@ -247,10 +251,11 @@ class RateLimiting(Plugin):
                     raise
                 b.failed(exc)
         # DECISIONS #4: Redis is out; keep enforcing on this node's counters
-        self.finish(req, self._local(ident, now, starts), now, starts)
+        self.finish(req, self._local(ident, now, starts), now, self._ends(starts))
 
-    def finish(self, req: Any, usages: list[int], now: int, starts: dict[str, int]) -> bool:
-        """Headers and the verdict from the usages before this request; True: rejected."""
+    def finish(self, req: Any, usages: list[int], now: int, ends: list[int]) -> bool:
+        """Headers and the verdict from the usages before this request (`ends`: each
+        window's end, for RateLimit-Reset); True: rejected."""
         limits = self.limits
         stop = -1
         for i, usage in enumerate(usages):
@@ -281,7 +286,7 @@ class RateLimiting(Plugin):
             # the smallest remaining; ties go to the longer window (later in PERIODS)
             if best < 0 or rem <= best_rem:
                 best, best_rem, best_bytes = i, rem, rem_bytes
-        reset = b"%d" % max(1, self.windows[best] - (now - starts[self.periods[best]]))
+        reset = b"%d" % max(1, ends[best] - now)
         headers += (self.rl_limit_entries[best],
                     (RATELIMIT_REMAINING, best_bytes, True, RL_REMAINING_L,
                      RL_REMAINING_START + best_bytes + CRLF),

@@ -1,0 +1,73 @@
+"""Upstream request headers set by plugins (req.set_header / add_header / clear_header and
+kong.client.authenticate's X-Consumer-* headers) through real sockets: the consumer headers
+are built once per consumer and shared by requests, so a plugin adding to one must never
+change what the next request sends."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, ClassVar
+
+import pytest
+from dataplane_helpers import Gateway, LoopThread, RawClient, Upstream, echo_path
+
+from tollway.config.schema import Record
+from tollway.plugins import registry
+from tollway.plugins.base import Plugin
+
+
+class AddsToConsumerHeader(Plugin):
+    """After key-auth (1250): adds a value to X-Consumer-ID, sets and clears others."""
+
+    name = "test-overlay"
+    priority: ClassVar[int] = 1000
+    config_schema = Record(fields={})
+
+    def access(self, req: Any) -> None:
+        req.add_header(b"X-Consumer-ID", b"extra")
+        req.set_header("X-Set", "one")
+        req.add_header("X-Set", "two")
+        req.clear_header("X-Client")
+
+
+@pytest.fixture
+def upstream() -> Iterator[Upstream]:
+    lt = LoopThread(use_uvloop=False, name="overlay-upstream")
+    up = Upstream(lt, echo_path)
+    yield up
+    up.close()
+    lt.stop()
+
+
+@pytest.fixture
+def gateway(upstream: Upstream) -> Iterator[Gateway]:
+    registry.register(AddsToConsumerHeader)
+    gw = Gateway({"_format_version": "3.0",
+                  "services": [{"name": "svc", "url": upstream.url,
+                                "routes": [{"name": "r", "paths": ["/"],
+                                            "plugins": [{"name": "key-auth"},
+                                                        {"name": "test-overlay"}]}]}],
+                  "consumers": [{"username": "alice", "custom_id": "a-1",
+                                 "keyauth_credentials": [{"key": "alice-key"}]}]}, {})
+    yield gw
+    gw.close()
+    registry.unregister(AddsToConsumerHeader.name)
+
+
+def test_every_request_sends_the_same_headers(gateway: Gateway, upstream: Upstream) -> None:
+    consumer_id = gateway.config.entities["consumers"][0]["id"]
+    client = RawClient(gateway.port, 5.0)
+    try:
+        for _ in range(3):
+            resp = client.request("GET", "/", [("apikey", "alice-key"), ("X-Client", "c"),
+                                               ("X-Consumer-Username", "spoofed")])
+            assert resp.status == 200
+            seen = upstream.requests[-1]
+            assert seen.all("x-consumer-id") == [consumer_id, "extra"]
+            assert seen.all("x-consumer-custom-id") == ["a-1"]
+            assert seen.all("x-consumer-username") == ["alice"]  # the spoofed one is gone
+            assert seen.all("x-credential-identifier") != []
+            assert seen.all("x-set") == ["one", "two"]
+            assert seen.all("x-client") == []
+    finally:
+        client.close()
