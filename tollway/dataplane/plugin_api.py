@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import parse_qs
 
 from tollway.dataplane import local_reply
-from tollway.plugins.base import HeaderList, ResponseHeader, response_header
+from tollway.plugins.base import HeaderList, ResponseItem, expand, response_header
 from tollway.plugins.chain import EMPTY, Chain, is_light_response
 
 if TYPE_CHECKING:
@@ -116,7 +116,7 @@ class PluginAPI:
     req_overlay: Overlay | None = None
     # (name, value, replace, lower-case name): replace=True is set_response_header (it
     # replaces the upstream's values of that header), False add_response_header
-    resp_extra: list[ResponseHeader] | None = None
+    resp_extra: list[ResponseItem] | None = None
     path_override: bytes | None = None
     query_override: bytes | None = None
     _ctx: dict[str, Any] | None = None
@@ -287,11 +287,11 @@ class PluginAPI:
         else:
             self.resp_extra.append(entry)
 
-    def set_response_headers(self, entries: list[ResponseHeader]) -> None:
+    def set_response_headers(self, entries: list[ResponseItem]) -> None:
         """Several response headers at once, built ahead by the plugin with
         `tollway.plugins.base.response_header(name, value, replace)`: replace=True is
-        set_response_header, False add_response_header, a None value removes the header.
-        The list is copied."""
+        set_response_header, False add_response_header, a None value removes the header;
+        or `HeaderBlock`s of already serialised headers. The list is copied."""
         if self.resp_extra is None:
             self.resp_extra = list(entries)
         else:
@@ -472,8 +472,7 @@ class PluginAPI:
                     # Its headers are applied to the list at its turn in the chain.
                     self.resp_extra = None
                     inst.response_headers(self)  # type: ignore[attr-defined]
-                    added: list[ResponseHeader] = self.resp_extra or []
-                    for name, value, replace, _, _ in added:
+                    for name, value, replace, _, _ in expand(self.resp_extra or []):
                         if value is None:
                             headers.remove(name)
                         elif replace:

@@ -13,7 +13,7 @@ from tollway.dataplane import local_reply
 from tollway.dataplane.exchange_fields import ExchangeFields
 from tollway.dataplane.http import STATUS_LINES, VIA_VALUE, status_line
 from tollway.dataplane.request_head import H_XFHOST
-from tollway.plugins.base import HeaderList, ResponseHeader
+from tollway.plugins.base import HeaderBlock, HeaderList, ResponseHeader, ResponseItem, expand
 
 if TYPE_CHECKING:
     pass
@@ -33,12 +33,13 @@ RAW_DROPPED = frozenset((b"content-length", b"transfer-encoding", b"connection",
                          b"keep-alive", b"proxy-connection", b"te", b"trailer", b"upgrade"))
 
 
-def resolve_extra(extra: list[ResponseHeader]) -> tuple[list[tuple[bytes, bytes]], set[bytes]]:
+def resolve_extra(extra: list[ResponseItem]) -> tuple[list[tuple[bytes, bytes]], set[bytes]]:
     """The headers plugins set or added, in call order, without those a later set of the
     same name overrides; and the names whose upstream values go (every set name)."""
     replaced: set[bytes] = set()
     pairs: list[tuple[bytes, bytes]] = []
-    for name, value, replace, ln, _ in reversed(extra):
+    entries: list[ResponseHeader] = expand(extra)
+    for name, value, replace, ln, _ in reversed(entries):
         if ln in replaced:
             continue
         if replace:
@@ -51,7 +52,7 @@ def resolve_extra(extra: list[ResponseHeader]) -> tuple[list[tuple[bytes, bytes]
 
 class ResponseWriter(ExchangeFields):
 
-    resp_extra: list[ResponseHeader] | None
+    resp_extra: list[ResponseItem] | None
     client_method: bytes | None
 
     if TYPE_CHECKING:
@@ -100,12 +101,21 @@ class ResponseWriter(ExchangeFields):
             # Newest first: an entry is dropped when a later set of its name overrides it.
             replaced = set()
             tail = []
-            for _, _, replace, ln, line in reversed(extra):
-                if ln in replaced:
-                    continue
-                if ln in special:
-                    # rare: a plugin set Date, Server, Content-Length...: the rules below
-                    # apply to its header as to the upstream's
+            for item in reversed(extra):
+                if item.__class__ is HeaderBlock:
+                    names = item.names
+                    if names.isdisjoint(replaced) and names.isdisjoint(special):
+                        replaced |= names
+                        tail.append(item.lines)
+                        continue
+                    ln = b""  # overlaps a later header, or a special one: resolve below
+                else:
+                    _, _, replace, ln, line = item  # type: ignore[misc]
+                    if ln in replaced:
+                        continue
+                if not ln or ln in special:
+                    # rare: a plugin set Date, Server, Content-Length... (the rules below
+                    # apply to its header as to the upstream's), or a block overlaps
                     pairs, replaced = resolve_extra(extra)
                     headers = [h for h in headers if h[0].lower() not in replaced] + pairs
                     replaced = tail = None
@@ -299,7 +309,7 @@ class ResponseWriter(ExchangeFields):
         extra = self.resp_extra
         if extra:
             given = {n.lower() for n, _ in items}
-            self.resp_extra = [e for e in extra if e[3] not in given]
+            self.resp_extra = [e for e in expand(extra) if e[3] not in given]
         if self.chain.response or self.resp_extra:
             hl = HeaderList(items)
             self.apply_response_headers(hl)

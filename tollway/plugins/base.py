@@ -56,6 +56,47 @@ def response_header(name: bytes, value: bytes | None, replace: bool = True) -> R
     return (name, value, replace, name.lower(), line)
 
 
+class HeaderBlock:
+    """Response headers set together, already serialised: `names` (lower-case) lose the
+    upstream's values and `lines` ("Name: value\\r\\n" each) are sent. A name in `names` with
+    no line is removed. For `req.set_response_headers`: one item to resolve per response
+    instead of one per header (rate-limiting's seven, cors's per-Origin set)."""
+
+    __slots__ = ("lines", "names")
+
+    def __init__(self, names: frozenset[bytes], lines: bytes) -> None:
+        self.names = names
+        self.lines = lines
+
+    def entries(self) -> list[ResponseHeader]:
+        """The same headers one by one (for the paths that edit a HeaderList)."""
+        out = []
+        seen = set()
+        for line in self.lines.split(b"\r\n"):
+            if line:
+                name, _, value = line.partition(b": ")
+                out.append(response_header(name, value))
+                seen.add(name.lower())
+        # names removed without a line of their own
+        out += [(n, None, True, n, None) for n in sorted(self.names - seen)]
+        return out
+
+
+# What `req.set_response_headers` takes: single headers and blocks.
+ResponseItem = ResponseHeader | HeaderBlock
+
+
+def expand(items: list[ResponseItem]) -> list[ResponseHeader]:
+    """`items` with every block replaced by its headers."""
+    out: list[ResponseHeader] = []
+    for item in items:
+        if isinstance(item, HeaderBlock):
+            out += item.entries()
+        else:
+            out.append(item)
+    return out
+
+
 class Plugin:
     name: ClassVar[str]
     priority: ClassVar[int] = 0

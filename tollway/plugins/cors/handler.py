@@ -11,7 +11,14 @@ from __future__ import annotations
 from typing import Any
 
 from tollway.config.schema import fmt_value
-from tollway.plugins.base import BuildContext, Plugin, ResponseHeader, response_header
+from tollway.plugins.base import (
+    BuildContext,
+    HeaderBlock,
+    Plugin,
+    ResponseHeader,
+    ResponseItem,
+    response_header,
+)
 from tollway.plugins.cors.origins import OriginPolicy
 from tollway.plugins.cors.schema import METHODS, config_schema
 
@@ -64,7 +71,7 @@ class CorsPlugin(Plugin):
         # bytes; the policy's own cache works on str
         self.resolved: dict[bytes, bytes | None] = {}
         # Origin header value (None: absent) -> the response headers, built once
-        self.by_origin: dict[bytes | None, list[ResponseHeader]] = {}
+        self.by_origin: dict[bytes | None, list[ResponseItem]] = {}
 
     def _allow_origin(self, origin: bytes | None) -> tuple[bool, bool, bytes | None]:
         """Kong's configure_origin: (allow_all, add Vary: Origin, ACAO value or None to
@@ -149,12 +156,12 @@ class CorsPlugin(Plugin):
             self.by_origin[origin] = entries
         req.set_response_headers(entries)
 
-    def _entries(self, origin: bytes | None) -> list[ResponseHeader]:
+    def _entries(self, origin: bytes | None) -> list[ResponseItem]:
         """The response headers for requests with this Origin. Kong: Vary is appended
         (add_header), the Access-Control-* headers replace the upstream's (set_header) and
         ACAO is removed when no origin matched."""
         allow_all, vary, acao = self._allow_origin(origin)
-        out: list[ResponseHeader] = [VARY_ORIGIN] if vary else []
+        out: list[ResponseItem] = [VARY_ORIGIN] if vary else []
         credentials = False
         if self.credentials:
             if not allow_all:
@@ -163,9 +170,14 @@ class CorsPlugin(Plugin):
                 out.append(VARY_ORIGIN)
                 acao = origin
                 credentials = True
-        out.append(response_header(ACAO, acao))  # None: the upstream's is removed
+        # one block: ACAO (removed when None), ACAC, ACEH replace the upstream's
+        names = {ACAO.lower()}
+        lines = [] if acao is None else [ACAO + b": " + acao + b"\r\n"]
         if credentials:
-            out.append(response_header(ACAC, TRUE))
+            names.add(ACAC.lower())
+            lines.append(ACAC + b": " + TRUE + b"\r\n")
         if self.exposed is not None:
-            out.append(response_header(ACEH, self.exposed))
+            names.add(ACEH.lower())
+            lines.append(ACEH + b": " + self.exposed + b"\r\n")
+        out.append(HeaderBlock(frozenset(names), b"".join(lines)))
         return out

@@ -9,7 +9,7 @@ from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any
 
-from tollway.plugins.base import BuildContext, Plugin, ResponseHeader, response_header
+from tollway.plugins.base import BuildContext, HeaderBlock, Plugin
 from tollway.plugins.rate_limiting.cluster import ClusterCounters, cluster_counters
 from tollway.plugins.rate_limiting.counters import key_hash, node_counters
 from tollway.plugins.rate_limiting.redis_policy import Backend, backend_for
@@ -23,8 +23,9 @@ RATELIMIT_REMAINING = b"RateLimit-Remaining"
 RATELIMIT_RESET = b"RateLimit-Reset"
 RETRY_AFTER = b"Retry-After"
 CRLF = b"\r\n"
-RL_REMAINING_L, RL_REMAINING_START = RATELIMIT_REMAINING.lower(), RATELIMIT_REMAINING + b": "
-RL_RESET_L, RL_RESET_START = RATELIMIT_RESET.lower(), RATELIMIT_RESET + b": "
+RL_REMAINING_START = RATELIMIT_REMAINING + b": "
+RL_RESET_START = RATELIMIT_RESET + b": "
+RETRY_AFTER_START = RETRY_AFTER + b": "
 # Kong's constant tables: header names per period, built once.
 X_LIMIT = {p: b"X-RateLimit-Limit-" + p.capitalize().encode() for p in PERIODS}
 X_REMAINING = {p: b"X-RateLimit-Remaining-" + p.capitalize().encode() for p in PERIODS}
@@ -61,13 +62,15 @@ class RateLimiting(Plugin):
         self.limit_bytes = [num(v) for v in self.limits]
         self.x_limit = [X_LIMIT[p] for p in self.periods]
         self.x_remaining = [X_REMAINING[p] for p in self.periods]
-        # response header entries built once: the limits never change per request
-        self.limit_entries: list[ResponseHeader] = [
-            response_header(n, v) for n, v in zip(self.x_limit, self.limit_bytes,
-                                                    strict=True)]
-        self.rl_limit_entries: list[ResponseHeader] = [
-            response_header(RATELIMIT_LIMIT, v) for v in self.limit_bytes]
-        self.remaining = [(n, n.lower(), n + b": ") for n in self.x_remaining]
+        # response header lines built once: the limits never change per request
+        self.limit_lines = [n + b": " + v + CRLF
+                            for n, v in zip(self.x_limit, self.limit_bytes, strict=True)]
+        self.rl_limit_lines = [RATELIMIT_LIMIT + b": " + v + CRLF for v in self.limit_bytes]
+        self.remaining_starts = [n + b": " for n in self.x_remaining]
+        self.names = frozenset(n.lower() for n in (
+            *self.x_limit, *self.x_remaining, RATELIMIT_LIMIT, RATELIMIT_REMAINING,
+            RATELIMIT_RESET))
+        self.names_rejected = self.names | {RETRY_AFTER.lower()}
         # identifier -> (counter keys, their hashes, window ends), for the second `memo_now`
         self.memo: dict[str, tuple[list[str], list[int], list[int]]] = {}
         self.memo_now = -1
@@ -268,8 +271,9 @@ class RateLimiting(Plugin):
                 req.error(self.error_code, self.error_message)
                 return True
             return False
-        headers: list[ResponseHeader] = []
-        limit_entries, remaining = self.limit_entries, self.remaining
+        # The headers as one serialised block (names and line starts built per config).
+        parts: list[bytes] = []
+        limit_lines, remaining_starts = self.limit_lines, self.remaining_starts
         best = -1
         best_rem: float = 0
         best_bytes = b""
@@ -280,24 +284,20 @@ class RateLimiting(Plugin):
             if rem < 0:
                 rem = 0
             rem_bytes = b"%d" % rem if rem.__class__ is int else num(rem)
-            # response_header() inlined: name, lower-case name and line start are constants
-            name, lname, start = remaining[i]
-            headers += (limit_entries[i], (name, rem_bytes, True, lname, start + rem_bytes + CRLF))
+            parts += (limit_lines[i], remaining_starts[i], rem_bytes, CRLF)
             # the smallest remaining; ties go to the longer window (later in PERIODS)
             if best < 0 or rem <= best_rem:
                 best, best_rem, best_bytes = i, rem, rem_bytes
         reset = b"%d" % max(1, ends[best] - now)
-        headers += (self.rl_limit_entries[best],
-                    (RATELIMIT_REMAINING, best_bytes, True, RL_REMAINING_L,
-                     RL_REMAINING_START + best_bytes + CRLF),
-                    (RATELIMIT_RESET, reset, True, RL_RESET_L, RL_RESET_START + reset + CRLF))
+        parts += (self.rl_limit_lines[best], RL_REMAINING_START, best_bytes, CRLF,
+                  RL_RESET_START, reset, CRLF)
         if stop >= 0:
-            headers.append(response_header(RETRY_AFTER, reset))
+            parts += (RETRY_AFTER_START, reset, CRLF)
             req.ctx["rate_limit_exceeded"] = True
-            req.set_response_headers(headers)
+            req.set_response_headers([HeaderBlock(self.names_rejected, b"".join(parts))])
             req.error(self.error_code, self.error_message)
             return True
-        req.set_response_headers(headers)
+        req.set_response_headers([HeaderBlock(self.names, b"".join(parts))])
         return False
 
 

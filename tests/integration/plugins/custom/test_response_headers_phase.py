@@ -20,7 +20,14 @@ from dataplane_helpers import (
 
 from tollway.config.schema import Record
 from tollway.plugins import registry
-from tollway.plugins.base import HeaderList, Plugin, ResponseHeader, response_header
+from tollway.plugins.base import (
+    HeaderBlock,
+    HeaderList,
+    Plugin,
+    ResponseHeader,
+    ResponseItem,
+    response_header,
+)
 
 UPSTREAM_HEADERS = [("X-A", "upstream"), ("Vary", "Accept"), ("X-Gone", "upstream"),
                     ("Server", "origin")]
@@ -46,6 +53,19 @@ class Setter(Plugin):
         req.set_response_headers(self.entries)
 
 
+class Block(Plugin):
+    """A HeaderBlock: X-A set to "block", X-Gone removed, in one serialised item."""
+
+    name = "test-block"
+    priority: ClassVar[int] = 450
+    config_schema = Record(fields={})
+    entries: ClassVar[list[ResponseItem]] = [
+        HeaderBlock(frozenset({b"x-a", b"x-gone"}), b"X-A: block\r\n")]
+
+    def response_headers(self, req: Any) -> None:
+        req.set_response_headers(self.entries)
+
+
 class Reader(Plugin):
     """A HeaderList plugin: reports the X-A value it saw."""
 
@@ -64,10 +84,10 @@ class EarlyReader(Reader):
 
 @pytest.fixture
 def plugins() -> Iterator[None]:
-    for cls in (Setter, Reader, EarlyReader):
+    for cls in (Setter, Block, Reader, EarlyReader):
         registry.register(cls)
     yield
-    for cls in (Setter, Reader, EarlyReader):
+    for cls in (Setter, Block, Reader, EarlyReader):
         registry.unregister(cls.name)
 
 
@@ -131,3 +151,25 @@ def test_local_replies_get_the_headers_too(fetch: Callable[..., Any]) -> None:
     assert resp.status == 404
     assert resp.all("x-a") == ["plugin"]
     assert resp.all("vary") == ["Origin"]
+
+
+def test_a_block_replaces_and_removes(fetch: Callable[..., Any]) -> None:
+    resp = fetch(["test-block"], "/api")
+    assert resp.all("x-a") == ["block"]
+    assert resp.all("x-gone") == []
+    assert resp.all("vary") == ["Accept"]
+
+
+def test_a_later_block_overrides_an_earlier_set(fetch: Callable[..., Any]) -> None:
+    # test-setter (500) runs before test-block (450): the block's X-A wins
+    resp = fetch(["test-setter", "test-block"], "/api")
+    assert resp.all("x-a") == ["block"]
+    assert resp.all("vary") == ["Accept", "Origin"]
+    assert resp.all("x-gone") == []
+
+
+def test_a_headerlist_plugin_sees_a_block(fetch: Callable[..., Any]) -> None:
+    resp = fetch(["test-block", "test-reader"], "/api")
+    assert resp.all("x-seen") == ["block"]
+    assert resp.all("x-a") == ["block"]
+    assert resp.all("x-gone") == []
