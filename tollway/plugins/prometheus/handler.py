@@ -148,8 +148,14 @@ class PrometheusPlugin(Plugin):
                     series[-1] += value
         bandwidth = self.bandwidth
         if bandwidth is not None:
-            bandwidth.inc(labels[1], req.req_size)
-            bandwidth.inc(labels[2], req.resp_size)
+            values = bandwidth.values
+            ingress, egress = labels[1], labels[2]
+            if ingress in values and egress in values:
+                values[ingress] += req.req_size
+                values[egress] += req.resp_size
+            else:
+                bandwidth.inc(ingress, req.req_size)
+                bandwidth.inc(egress, req.resp_size)
         ctx = req._ctx
         if ctx is not None and ctx.get("rate_limit_exceeded"):
             self.rate_limited.inc(sr)

@@ -117,7 +117,8 @@ class SharedCounters:
         fd = self.fd
         q = self.q
         usages = []
-        homes = []
+        counts = []  # the word holding each key's count
+        fresh: list[tuple[int, int]] | None = None  # (slot word, key index) to claim
         admit = True
         if self.locked:
             fcntl.flock(fd, fcntl.LOCK_EX)
@@ -131,15 +132,21 @@ class SharedCounters:
                 else:
                     off, c = self._find(h, now)
                     w = off >> 3
-                homes.append(w)
+                    if fresh is None:
+                        fresh = []
+                    fresh.append((w, i))
+                counts.append(w + 2)
                 usages.append(c)
                 if c >= limits[i]:
                     admit = False
             if admit:
-                for i, w in enumerate(homes):
-                    q[w] = keys[i]
-                    q[w + 1] = expires[i]
-                    q[w + 2] = usages[i] + 1
+                if fresh is not None:
+                    # a key names its window, so a live slot of it already has its expiry
+                    for w, i in fresh:
+                        q[w] = keys[i]
+                        q[w + 1] = expires[i]
+                for i, w in enumerate(counts):
+                    q[w] = usages[i] + 1
         finally:
             if self.locked:
                 fcntl.flock(fd, fcntl.LOCK_UN)
