@@ -363,34 +363,20 @@ class PluginAPI:
         """Run access handlers from `start`. True: all ran and the request goes on; False:
         one answered (exit/error), or one is awaiting I/O and the rest continues later."""
         chain = self.chain
-        fns = chain.access_fns
-        if fns is None:
-            return self._run_access_scoped(start)
-        for i in range(start, len(fns)):
-            try:
-                pending = fns[i](self)
-            except Exception:
-                self._plugin_failed(chain.access[i].name)
-                return False
-            if pending is not None:
-                self._await_access(pending, i + 1)
-                return False
-            if self.done:
-                return False
-        return True
-
-    def _run_access_scoped(self, start: int) -> bool:
-        """run_access for chains with consumer-scoped configs: which instance runs depends
-        on the consumer identified so far."""
-        entries = self.chain.access
+        fns = chain.access_fns  # None: consumer-scoped configs, resolved per request
+        entries = chain.access
         for i in range(start, len(entries)):
-            inst = entries[i].resolve(self.consumer_id)
-            if inst is None:
-                continue
+            if fns is not None:
+                fn = fns[i]
+            else:
+                inst = entries[i].resolve(self.consumer_id)
+                if inst is None:
+                    continue
+                fn = inst.access  # type: ignore[attr-defined]
             try:
-                pending = inst.access(self)  # type: ignore[attr-defined]
+                pending = fn(self)
             except Exception:
-                self._plugin_failed(inst.name)
+                self._plugin_failed(entries[i].name)
                 return False
             if pending is not None:
                 self._await_access(pending, i + 1)
