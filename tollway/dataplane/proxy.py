@@ -347,7 +347,7 @@ class Exchange(RequestHead, ResponseWriter, PluginAPI):
                 self.reply_error(503, NO_PEER)
                 return
             self.peer = peer
-            origin: Origin | None = peer.origin
+            origin: Origin | None = svc.peer_origin(peer.origin)
         else:
             origin = svc.origin
         if origin is not None:
@@ -363,10 +363,10 @@ class Exchange(RequestHead, ResponseWriter, PluginAPI):
     async def _connect(self, svc: ServiceSpec) -> None:
         st = self.state
         peer = self.peer
-        origin = peer.origin if peer is not None else svc.origin
+        origin = svc.peer_origin(peer.origin) if peer is not None else svc.origin
         if origin is None:
             try:
-                origin = await st.resolver.resolve(svc.host, svc.port, svc.sni)
+                origin = await st.resolver.resolve(svc.host, svc.port, svc.sni, svc.tls_key)
             except OSError:
                 if not self.done:
                     self.fail_reason = "name resolution failed"
@@ -379,7 +379,7 @@ class Exchange(RequestHead, ResponseWriter, PluginAPI):
                 else:
                     st.pool.release(idle)
                 return
-        ip, port, sni = origin
+        ip, port, sni, _ = origin
         try:
             _, conn = await asyncio.wait_for(
                 self.loop.create_connection(

@@ -151,18 +151,19 @@ class Resolver:
     def static(self, host: str) -> str | None:
         return self.hosts.get(host.lower())
 
-    async def resolve(self, host: str, port: int, sni: str | None) -> Origin:
+    async def resolve(self, host: str, port: int, sni: str | None,
+                      tls_key: tuple[object, ...] | None = None) -> Origin:
         ip = self.static(host)
         if ip is not None:
-            return (ip, port, sni)
+            return (ip, port, sni, tls_key)
         loop = asyncio.get_running_loop()
         now = loop.time()
         hit = self.cache.get(host)
         if hit is not None and hit[0] > now:
-            return (hit[1], port, sni)
+            return (hit[1], port, sni, tls_key)
         infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
         if not infos:
             raise OSError(f"no address for {host}")
         addr = str(infos[0][4][0])
         self.cache[host] = (now + self.ttl, addr)
-        return (addr, port, sni)
+        return (addr, port, sni, tls_key)

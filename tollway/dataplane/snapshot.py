@@ -36,7 +36,7 @@ class ServiceSpec:
     host: str
     port: int
     tls: bool
-    sni: str | None  # TLS server name (the service host) for https upstreams
+    sni: str | None  # TLS server name for https upstreams (the Host sent, without port)
     origin: Origin | None  # known when the host is an IP or in the hosts file
     host_header: bytes
     connect_timeout: float
@@ -45,6 +45,16 @@ class ServiceSpec:
     retries: int
     ssl_context: ssl.SSLContext | None
     balancer: Balancer | None = None  # the service's host names an upstream (Kong §4.1)
+    # What an https connection was set up with (verification, CAs, depth, client
+    # certificate): part of the pool key, so services that differ never share one.
+    tls_key: tuple[object, ...] | None = None
+
+    def peer_origin(self, peer_origin: Origin) -> Origin:
+        """The pool key for a balancer target: the target's address with this service's
+        TLS name and settings (targets are shared by every service of the upstream)."""
+        if self.sni is None:
+            return peer_origin
+        return (peer_origin[0], peer_origin[1], self.sni, self.tls_key)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,17 +76,20 @@ def _service_spec(svc: dict[str, Any], resolver: Resolver | None,
     balancer = balancers.get(host)
     default_port = DEFAULT_PORTS.get(protocol, 80)
     host_header = host if port == default_port else f"{host}:{port}"
+    tls_key = _tls_key(svc) if tls else None
     if balancer is not None:
         # the targets' ports are used; Host is the upstream's host_header, else its name
         host_header = balancer.upstream.get("host_header") or host
+        if tls:  # the name the targets' certificates are checked against (nginx's
+            sni = host_header.split(":", 1)[0]  # proxy_ssl_name $upstream_host)
     else:
         try:
             ipaddress.ip_address(host.strip("[]"))
-            origin = (host.strip("[]"), port, sni)
+            origin = (host.strip("[]"), port, sni, tls_key)
         except ValueError:
             ip = resolver.static(host) if resolver is not None else None
             if ip is not None:
-                origin = (ip, port, sni)
+                origin = (ip, port, sni, tls_key)
     return ServiceSpec(
         id=svc["id"], name=svc.get("name"), host=host, port=port, tls=tls, sni=sni, origin=origin,
         host_header=host_header.encode("idna") if not host_header.isascii()
@@ -87,7 +100,16 @@ def _service_spec(svc: dict[str, Any], resolver: Resolver | None,
         retries=int(svc["retries"]),
         ssl_context=service_context(svc, entities) if tls else None,
         balancer=balancer,
+        tls_key=tls_key,
     )
+
+
+def _tls_key(svc: dict[str, Any]) -> tuple[object, ...]:
+    """The service fields its TLS context is built from (tls.service_context)."""
+    ref = svc.get("client_certificate")
+    return (svc.get("tls_verify"), svc.get("tls_verify_depth"),
+            tuple(svc.get("ca_certificates") or ()),
+            ref.get("id") if isinstance(ref, dict) else ref)
 
 
 class Snapshot:

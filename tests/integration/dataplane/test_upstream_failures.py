@@ -42,9 +42,9 @@ class CountingResolver(Resolver):
         super().__init__("")
         self.lookups = 0
 
-    async def resolve(self, host: str, port: int, tls: bool):
+    async def resolve(self, host: str, port: int, sni: str | None, tls_key=None):
         self.lookups += 1
-        return ("127.0.0.1", port, tls)
+        return ("127.0.0.1", port, sni, tls_key)
 
 
 def test_refused_gives_502_text_body(make_gateway, make_client):
@@ -102,9 +102,9 @@ def test_refused_then_up_succeeds_on_retry(make_upstream, make_gateway, make_cli
     gw = make_gateway(service_doc(f"http://flaky.test:{up.port}", retries=1))
 
     class FirstDead(CountingResolver):
-        async def resolve(self, host, port, tls):
+        async def resolve(self, host, port, sni, tls_key=None):
             self.lookups += 1
-            return ("127.0.0.1", dead if self.lookups == 1 else port, tls)
+            return ("127.0.0.1", dead if self.lookups == 1 else port, sni, tls_key)
 
     gw.state.resolver = FirstDead()
     c = make_client(gw.port)

@@ -192,3 +192,58 @@ def _hosts(origin: TLSUpstream) -> str:
     path = Path(f"/tmp/tollway-tls-hosts-{origin.port}")
     path.write_text("127.0.0.1 localhost\n")
     return str(path)
+
+
+# -- pooled connections and TLS settings ----------------------------------------------------
+CA_ID = "6f6bd3c4-6a4b-4b8f-8e4b-0c6a5e1b1a01"
+CERT_A = "0b0e4f3e-2f57-4e1c-9a55-43f7b0c9e0aa"
+CERT_B = "0b0e4f3e-2f57-4e1c-9a55-43f7b0c9e0bb"
+
+
+def _two_services(port: int, loose: dict[str, Any], strict: dict[str, Any],
+                  **extra: Any) -> dict[str, Any]:
+    """Two https services to the same address and name, /loose and /strict."""
+    return {"_format_version": "3.0", **extra, "services": [
+        {"name": "loose", "url": f"https://localhost:{port}", **loose,
+         "routes": [{"name": "loose", "paths": ["/loose"]}]},
+        {"name": "strict", "url": f"https://localhost:{port}", **strict,
+         "routes": [{"name": "strict", "paths": ["/strict"]}]}]}
+
+
+def test_an_unverified_connection_is_not_reused_by_a_verifying_service(
+        tls_origin, make_tls_gateway):
+    # /loose does not verify and leaves a pooled connection; /strict verifies against a CA
+    # that did not sign the origin's certificate and must still get its 502
+    doc = _two_services(tls_origin.port, {}, {"tls_verify": True, "ca_certificates": [CA_ID]},
+                        ca_certificates=[{"id": CA_ID, "cert": CA("wrong").pem}])
+    gw = make_tls_gateway(doc, dns_hostsfile=_hosts(tls_origin))
+    with httpx.Client(timeout=10) as client:
+        assert client.get(gw.http_url + "/loose").status_code == 200
+        assert client.get(gw.http_url + "/strict").status_code == 502
+        assert client.get(gw.http_url + "/loose").status_code == 200
+
+
+def test_each_client_certificate_gets_its_own_connections(ca, mtls_origin, make_tls_gateway):
+    a, b = ca.issue("client-a", client=True), ca.issue("client-b", client=True)
+    doc = _two_services(mtls_origin.port, {"client_certificate": CERT_A},
+                        {"client_certificate": CERT_B},
+                        certificates=[{"id": CERT_A, "cert": a.cert, "key": a.key},
+                                      {"id": CERT_B, "cert": b.cert, "key": b.key}])
+    gw = make_tls_gateway(doc, dns_hostsfile=_hosts(mtls_origin))
+    with httpx.Client(timeout=10) as client:
+        for _ in range(3):  # keep-alive connections are pooled between the requests
+            assert client.get(gw.http_url + "/loose").text == "client-a"
+            assert client.get(gw.http_url + "/strict").text == "client-b"
+
+
+def test_an_https_service_over_an_upstream_entity_speaks_tls(ca, tls_origin, make_tls_gateway):
+    doc = {"_format_version": "3.0",
+           "upstreams": [{"name": "backend", "host_header": "localhost",
+                          "targets": [{"target": f"127.0.0.1:{tls_origin.port}"}]}],
+           "ca_certificates": [{"id": CA_ID, "cert": ca.pem}],
+           "services": [{"name": "s", "protocol": "https", "host": "backend", "port": 443,
+                         "tls_verify": True, "ca_certificates": [CA_ID],
+                         "routes": [{"name": "r", "paths": ["/"]}]}]}
+    gw = make_tls_gateway(doc)
+    r = _get(gw)
+    assert r.status_code == 200 and r.text == "none"  # verified against "localhost"

@@ -42,6 +42,7 @@ from tollway.dataplane.upstream.health import HealthConfig, classify
 if TYPE_CHECKING:
     from tollway.dataplane.proxy import Exchange
     from tollway.dataplane.resolver import Resolver
+    from tollway.dataplane.upstream.pool import Origin
 
 log = logging.getLogger("tollway.balancer")
 
@@ -70,7 +71,8 @@ class Peer:
         self.ip = ip
         self.port = port
         self.weight = weight
-        self.origin = (ip, port, None)
+        # plain HTTP; an https service adds its TLS name and settings (peer_origin)
+        self.origin: Origin = (ip, port, None, None)
         self.healthy = True
         self.successes = self.tcp = self.http = self.timeouts = 0
         self.down_since = 0.0

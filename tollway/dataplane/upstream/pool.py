@@ -17,9 +17,10 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from tollway.dataplane.upstream.connection import UpstreamConnection
 
-# (ip, port, TLS server name or None for plain HTTP): two https services on one address
-# with different names never share a connection (Kong keys its pools by SNI too).
-Origin = tuple[str, int, str | None]
+# (ip, port, TLS server name or None for plain HTTP, the TLS settings' key or None): two
+# https services on one address share a connection only with the same name and the same
+# verification and client certificate (Kong keys its pools by SNI and TLS settings too).
+Origin = tuple[str, int, str | None, tuple[object, ...] | None]
 TIMEOUT_RESOLUTION = 0.01
 
 
