@@ -151,7 +151,8 @@ class ServerState:
         """Compile `config` and serve it from the next request on. Raises if it does not
         compile, leaving the current snapshot in place."""
         certificates = self._certificates(config, set(self.certificates))
-        self.snapshot = Snapshot(config, self.resolver, self.settings, self.plugin_state)
+        self.snapshot = Snapshot(config, self.resolver, self.settings, self.plugin_state,
+                                 previous=self.snapshot)
         self.certificates = certificates
 
     def _certificates(self, config: Config, variants: set[bool]) -> dict[bool, Certificates]:

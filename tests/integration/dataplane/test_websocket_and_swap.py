@@ -178,3 +178,31 @@ def test_failed_compile_keeps_old_snapshot(make_upstream, make_gateway, make_cli
     resp = c.request("GET", "/still")
     assert resp.status == 200
     assert a.paths() == ["/still"]
+
+
+def test_swap_reuses_the_router_only_while_routes_and_services_are_unchanged(
+        make_upstream, make_gateway, make_client):
+    a = make_upstream()
+    doc = service_doc(a.url, routes=[{"name": "r", "paths": ["/one"], "strip_path": False}])
+    gw = make_gateway(doc)
+    router = gw.state.snapshot.router
+    c = make_client(gw.port)
+    # a plugin-only change: the same router object serves the new snapshot
+    gw.swap({**doc, "plugins": [{"name": "correlation-id"}]})
+    assert gw.state.snapshot.router is router
+    assert c.request("GET", "/one").status == 200
+    assert a.paths()[-1] == "/one"
+    assert a.requests[-1].all("kong-request-id") != []  # the new snapshot's chain ran
+    # a route change rebuilds it, and routing follows the new routes
+    changed = service_doc(a.url, routes=[{"name": "r", "paths": ["/two"], "strip_path": False}])
+    gw.swap(changed)
+    assert gw.state.snapshot.router is not router
+    assert c.request("GET", "/one").status == 404
+    assert c.request("GET", "/two").status == 200
+    # a service change (same routes) rebuilds it too: matches carry the new service
+    moved = service_doc(make_upstream().url,
+                        routes=[{"name": "r", "paths": ["/two"], "strip_path": False}])
+    before = gw.state.snapshot.router
+    gw.swap(moved)
+    assert gw.state.snapshot.router is not before
+    assert c.request("GET", "/two").status == 200
