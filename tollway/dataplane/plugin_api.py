@@ -208,7 +208,6 @@ class PluginAPI:
         n = _b(name)
         v = _b(value)
         self._overlay()[n.lower()] = (n, (v,), n + b": " + v + b"\r\n")
-        self._hmap = None
 
     def add_header(self, name: str | bytes, value: str | bytes) -> None:
         n = _b(name)
@@ -219,12 +218,10 @@ class PluginAPI:
             ov[n.lower()] = overlay_entry(n, (*current, _b(value)))
         else:
             ov[n.lower()] = overlay_entry(existing[0], (*existing[1], _b(value)))
-        self._hmap = None
 
     def clear_header(self, name: str | bytes) -> None:
         n = _b(name)
         self._overlay()[n.lower()] = (n, (), b"")
-        self._hmap = None
 
     def set_upstream_path(self, path: str) -> None:
         self.path_override = _b(path)
@@ -351,7 +348,6 @@ class PluginAPI:
             self.req_overlay = dict(ov)
         else:
             self.req_overlay.update(ov)
-        self._hmap = None
 
     @property
     def consumer_id(self) -> str | None:

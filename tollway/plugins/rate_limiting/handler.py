@@ -259,31 +259,6 @@ class RateLimiting(Plugin):
     def finish(self, req: Any, usages: list[int], now: int, ends: list[int]) -> bool:
         """Headers and the verdict from the usages before this request (`ends`: each
         window's end, for RateLimit-Reset); True: rejected."""
-        if not self.hide:
-            # The usual case, in one pass: every window has at least one request left.
-            limits = self.limits
-            parts: list[bytes] = []
-            limit_lines, remaining_starts = self.limit_lines, self.remaining_starts
-            best = -1
-            best_rem: float = 0
-            best_bytes = b""
-            for i, usage in enumerate(usages):
-                rem = limits[i] - usage - 1
-                if rem < 0:
-                    break  # a window is used up (or a fractional limit): the general path
-                rem_bytes = b"%d" % rem if rem.__class__ is int else num(rem)
-                parts += (limit_lines[i], remaining_starts[i], rem_bytes, CRLF)
-                if best < 0 or rem <= best_rem:
-                    best, best_rem, best_bytes = i, rem, rem_bytes
-            else:
-                reset = b"%d" % max(1, ends[best] - now)
-                parts += (self.rl_limit_lines[best], RL_REMAINING_START, best_bytes, CRLF,
-                          RL_RESET_START, reset, CRLF)
-                req.set_response_headers([HeaderBlock(self.names, b"".join(parts))])
-                return False
-        return self._finish(req, usages, now, ends)
-
-    def _finish(self, req: Any, usages: list[int], now: int, ends: list[int]) -> bool:
         limits = self.limits
         stop = -1
         for i, usage in enumerate(usages):
