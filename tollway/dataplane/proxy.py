@@ -491,13 +491,19 @@ class Exchange(RequestHead, ResponseWriter, PluginAPI):
         if self.chain.body:
             tail = self.run_body(b"", True)
             if tail:
+                self.flush_held()
                 self.resp_size += len(tail)
                 if self.chunked_out:
                     self.proto.writelines([b"%x\r\n" % len(tail), tail, b"\r\n"])
                 else:
                     self.proto.write(tail)
+        held = self.held
         if self.chunked_out:
-            self.proto.write(b"0\r\n\r\n")
+            if held is not None:
+                self.held = None
+                self.proto.writelines([held, b"0\r\n\r\n"])
+            else:
+                self.proto.write(b"0\r\n\r\n")
         self._finish()
 
     def downstream_write_paused(self, paused: bool) -> None:
@@ -544,6 +550,8 @@ class Exchange(RequestHead, ResponseWriter, PluginAPI):
         if self.done:
             return
         self.done = True
+        if self.held is not None:
+            self.flush_held()
         st = self.state
         if self.chain.log:
             self.run_log()

@@ -208,3 +208,40 @@ def test_interim_103_from_upstream_not_breaking_response(make_upstream, make_gat
     resp = c.request("GET", "/")
     assert resp.status == 200
     assert resp.body == b"body"
+
+
+def _head_then_body_later(chunked_body: bool):
+    """The upstream sends its head at once and the body 1.5 s later."""
+    import asyncio
+
+    async def b(conn, req) -> None:
+        if chunked_body:
+            await conn.send(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+            await asyncio.sleep(1.5)
+            await conn.send(b"5\r\nlater\r\n0\r\n\r\n")
+        else:
+            await conn.send(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n")
+            await asyncio.sleep(1.5)
+            await conn.send(b"later")
+    return b
+
+
+def test_response_head_is_not_held_back_by_a_slow_body(make_upstream, make_gateway,
+                                                       make_client):
+    """The head waits for body bytes of the same read only (one writev): a body that comes
+    later must not delay the head, with Content-Length or chunked framing."""
+    import time
+
+    for chunked_body in (False, True):
+        up = make_upstream(_head_then_body_later(chunked_body))
+        gw = make_gateway(service_doc(up.url))
+        c = make_client(gw.port, timeout=1.0)  # under the upstream's 1.5 s pause
+        t0 = time.monotonic()
+        c.send(build_request("GET", "/slow-body"))
+        head = c.read_until(b"\r\n\r\n")
+        assert time.monotonic() - t0 < 1.0
+        assert head.startswith(b"HTTP/1.1 200 ")
+        c.sock.settimeout(5.0)
+        resp_rest = c.read_until(b"0\r\n\r\n") if chunked_body else c.read_exactly(5)
+        assert b"later" in resp_rest
+        assert c.request("GET", "/next").status == 200

@@ -116,6 +116,9 @@ class UpstreamConnection(asyncio.Protocol):
             return
         try:
             self.parser.feed_data(data)
+            ex = self.exchange
+            if ex is not None and ex.held is not None:
+                ex.flush_held()  # the head's body is not in this read: send the head now
         except httptools.HttpParserUpgrade as upgrade:
             rest = data[upgrade.args[0]:]
             self.tunnel = True
