@@ -31,7 +31,7 @@ from urllib.parse import parse_qs
 
 from tollway.dataplane import local_reply
 from tollway.plugins.base import HeaderList, ResponseItem, expand, response_header
-from tollway.plugins.chain import EMPTY, Chain, is_light_response
+from tollway.plugins.chain import Chain, is_light_response
 
 if TYPE_CHECKING:
     from tollway.dataplane.protocol import DownstreamProtocol
@@ -109,19 +109,20 @@ class PluginAPI:
     body_max: int
     body_max_reply: tuple[int, str | None]
 
-    # Plugin-facing state, class-level defaults so plugin-less requests pay nothing.
-    chain: Chain = EMPTY
-    consumer: dict[str, Any] | None = None
-    credential: dict[str, Any] | None = None
-    req_overlay: Overlay | None = None
+    # Plugin-facing state. These are slots of Exchange, set in its __init__ (EMPTY, None):
+    chain: Chain
+    consumer: dict[str, Any] | None
+    credential: dict[str, Any] | None
+    req_overlay: Overlay | None
     # (name, value, replace, lower-case name): replace=True is set_response_header (it
     # replaces the upstream's values of that header), False add_response_header
-    resp_extra: list[ResponseItem] | None = None
+    resp_extra: list[ResponseItem] | None
+    _ctx: dict[str, Any] | None
+    _raw: dict[bytes, bytes] | None
+    # Rarely set: class-level defaults, so requests that never set them pay nothing.
     path_override: bytes | None = None
     query_override: bytes | None = None
-    _ctx: dict[str, Any] | None = None
     _hmap: dict[str, list[str]] | None = None
-    _raw: dict[bytes, bytes] | None = None
     client_method: bytes | None = None  # set when a plugin changed the upstream method
 
     # -- reading the request ----------------------------------------------------------------

@@ -30,6 +30,7 @@ from tollway.dataplane.request_head import H_XFPROTO, RequestHead
 from tollway.dataplane.response import ResponseWriter
 from tollway.dataplane.upstream import health
 from tollway.dataplane.upstream.connection import Failure, UpstreamConnection
+from tollway.plugins.chain import EMPTY
 
 if TYPE_CHECKING:
     from tollway.dataplane.protocol import DownstreamProtocol
@@ -44,47 +45,40 @@ BODY_HIGH_WATER = 1 << 18  # buffered request body before reading from the clien
 NO_PEER = "failure to get a peer from the ring-balancer"
 
 class Exchange(RequestHead, ResponseWriter, PluginAPI):
-    # No __slots__: most fields keep their class-level default for most requests, and an
-    # instance dict filled with the dozen that change is cheaper than assigning forty slots.
-    t_upstream = 0.0  # when the request was handed to an upstream connection
-    t_response = 0.0  # when the upstream's response head arrived
-    request_id = ""
-    host = b""
-    accept: bytes | None = None
-    req_ctype: bytes | None = None
-    upgrade = False
-    expect_continue = False
-    te_trailers = False
-    chunked_in = False
-    has_body = False
-    content_length = b""
-    body_buffered = 0
-    replay_size = 0
-    req_size = 0
-    conn: UpstreamConnection | None = None
-    request_sent = False
-    tries_left = 0
-    tries = 0
-    head = b""
-    match: Any = None
-    service: ServiceSpec | None = None
-    response_started = False
-    status = 0
-    chunked_out = False
-    resp_size = 0
-    done = False
-    fail_reason = ""  # why the exchange failed, for the access log
-    continue_sent = False
-    upstream_addr = ""
+    # The fields every proxied request touches live in slots, set in __init__. Why not an
+    # instance dict with class-level defaults: CPython (3.11+) keeps an instance's
+    # attributes inline only while its class has seen at most 30 attribute names (its
+    # shared keys, SHARED_KEYS_MAX_SIZE); an exchange sets ~40, so every exchange's dict
+    # was materialised mid-request and each attribute access after that was a dict
+    # lookup (see docs/performance.md).
+    # Fields most requests never set keep class-level defaults below (an instance dict).
+    __slots__ = (
+        "_ctx", "_raw", "accept", "balancer", "body_buf", "chain", "chunked_in",
+        "chunked_out", "conn", "consumer", "content_length", "credential", "done",
+        "forwarded", "fwd", "has_body", "head", "head_sent", "headers", "held", "host",
+        "http11", "keep_alive", "loop", "match", "method", "peer", "proto", "qpos",
+        "raw_path", "replay", "req_complete", "req_ctype", "req_overlay", "req_size",
+        "request_id", "request_sent", "resp_extra", "resp_size", "response_started",
+        "service", "snapshot", "state", "status", "t_response", "t_start", "t_upstream",
+        "tries", "tries_left", "upgrade", "upstream_addr", "url",
+    )
+    t_upstream: float  # when the request was handed to an upstream connection
+    t_response: float  # when the upstream's response head arrived
+    conn: UpstreamConnection | None
+    match: Any
+    service: ServiceSpec | None
     # Load balancing (upstream/balancer.py): the service's upstream, or one a plugin chose
     # with req.set_upstream; the address of the current try; the addresses tried before.
-    balancer: Balancer | None = None
-    peer: Peer | None = None
+    balancer: Balancer | None
+    peer: Peer | None
     tried: list[Peer] | None = None
+    expect_continue = False
+    te_trailers = False
+    body_buffered = 0
+    replay_size = 0
+    fail_reason = ""  # why the exchange failed, for the access log
+    continue_sent = False
     tunnel = False
-    head_sent = False
-    raw_path = b"/"
-    qpos = -1
     # Request-body hooks, off unless a plugin asks (see _body_hook): buffering the whole body
     # for the access phase, and/or a per-request body limit (req.limit_body).
     body_hook = False
@@ -112,6 +106,30 @@ class Exchange(RequestHead, ResponseWriter, PluginAPI):
         self.forwarded: dict[int, bytes] = {}
         self.body_buf: list[bytes] = []
         self.replay: list[bytes] | None = []
+        # what _scan_headers may set
+        self.host = b""
+        self.accept = None
+        self.req_ctype = None
+        self.upgrade = False
+        self.has_body = False
+        self.content_length = b""
+        self.chunked_in = False
+        # the rest of the request's life
+        self.t_upstream = self.t_response = 0.0
+        self.request_id = ""
+        self.conn = None
+        self.request_sent = self.response_started = self.chunked_out = False
+        self.done = self.head_sent = False
+        self.tries_left = self.tries = self.status = self.resp_size = self.req_size = 0
+        self.head = b""
+        self.match = self.service = self.balancer = self.peer = None
+        self.upstream_addr = ""
+        self.raw_path = b"/"
+        self.qpos = -1
+        self.held = None
+        self.chain = EMPTY
+        self.consumer = self.credential = self.req_overlay = None
+        self.resp_extra = self._ctx = self._raw = None
         self._scan_headers()
         # httptools reports the end of a bodiless request only after on_headers_complete has
         # started the exchange; knowing it now lets a local reply keep the connection alive.

@@ -54,7 +54,7 @@ class ResponseWriter(ExchangeFields):
 
     resp_extra: list[ResponseItem] | None
     client_method: bytes | None
-    held: bytes | None = None  # a response head not written yet (see on_response_head)
+    held: bytes | None  # a response head not written yet (see on_response_head)
 
     if TYPE_CHECKING:
         # Provided by Exchange and PluginAPI. Declared for the type checker only: a stub
