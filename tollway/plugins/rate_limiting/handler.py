@@ -6,6 +6,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable
+from operator import sub
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +58,10 @@ class RateLimiting(Plugin):
         ctx = self.ctx
         settings = ctx.settings
         self.periods = tuple(p for p in PERIODS if config[p] is not None)
-        self.limits = [config[p] for p in self.periods]
+        # The schema makes limits floats; whole ones are kept as ints, whose arithmetic and
+        # %d formatting per request cost less (the values compare and print the same).
+        self.limits = [int(v) if float(v).is_integer() else v
+                       for v in (config[p] for p in self.periods)]
         self.windows = [EXPIRATION[p] for p in self.periods]
         self.limit_bytes = [num(v) for v in self.limits]
         self.x_limit = [X_LIMIT[p] for p in self.periods]
@@ -69,10 +73,10 @@ class RateLimiting(Plugin):
         self.remaining_starts = [n + b": " for n in self.x_remaining]
         # The admitted case's whole header block as one %-template per smallest-remaining
         # window: one C-level format per request instead of a loop of concatenations.
-        # Only for whole limits (the schema makes them floats; %d prints 5.0 as 5, as num
-        # does; a fractional one is printed as Lua prints it, see num).
+        # Only for whole limits (a fractional one is printed as Lua prints it, see num).
         self.templates: list[bytes] | None = None
-        if all(float(v).is_integer() for v in self.limits):
+        self.limits_less_one = [v - 1 for v in self.limits]
+        if all(v.__class__ is int for v in self.limits):
             per_window = b"".join(line.replace(b"%", b"%%") + start.replace(b"%", b"%%")
                                   + b"%d\r\n" for line, start in
                                   zip(self.limit_lines, self.remaining_starts, strict=True))
@@ -274,7 +278,7 @@ class RateLimiting(Plugin):
         limits = self.limits
         templates = self.templates
         if templates is not None and not self.hide:
-            rems = [limit - usage - 1 for limit, usage in zip(limits, usages, strict=True)]
+            rems = list(map(sub, self.limits_less_one, usages))  # this request counted
             least = min(rems)
             if least >= 0:  # admitted (every window under its limit): the usual case
                 # the smallest remaining; ties go to the longer window (later in PERIODS)
