@@ -8,6 +8,7 @@ state is created once in `init_worker`.
 from __future__ import annotations
 
 import os
+import struct
 import time
 import weakref
 from collections.abc import Callable
@@ -16,36 +17,33 @@ from typing import Any
 Generator = Callable[[Any], bytes]
 
 
-_POOL_SIZE = 4096  # random bytes read per getrandom() call: 256 ids
-_pool = b""
-_pos = 0
+_BATCH = 256  # ids made per getrandom() call (4 KiB of randomness)
+# A 32-digit hex string cut as a UUID's groups; the 13th digit (version) is skipped and the
+# 17th chosen among 8, 9, a, b (RFC 4122 variant 0b10xx) from its low two bits.
+_GROUPS = struct.Struct("8s4s1s3s1s3s12s")
+_VARIANT = {b"%x" % n: b"89ab"[n & 3:(n & 3) + 1] for n in range(16)}
+_ids: list[bytes] = []
 
 
-def _reset_pool() -> None:
-    global _pool, _pos
-    _pool, _pos = b"", 0
+def _refill() -> None:
+    """A batch of ids, formatted in one comprehension: per id, one C-level unpack and one
+    format instead of a slice and a concatenation per group (~2x cheaper per id)."""
+    digits = os.urandom(16 * _BATCH).hex().encode()
+    variant = _VARIANT
+    _ids[:] = [b"%s-%s-4%s-%s%s-%s" % (a, b, c, variant[v], d, e)
+               for a, b, _, c, v, d, e in _GROUPS.iter_unpack(digits)]
 
 
-# A forked worker must not hand out the ids its parent's buffer still holds.
-os.register_at_fork(after_in_child=_reset_pool)
-
-
-_VARIANT = (b"8", b"9", b"a", b"b")
+# A forked worker must not hand out the ids its parent's batch still holds.
+os.register_at_fork(after_in_child=_ids.clear)
 
 
 def uuid4_bytes() -> bytes:
-    """A random (version 4) UUID as lowercase hex bytes, e.g. b"3b6f2c7e-...": 16 bytes from
-    the OS's CSPRNG (read 4 KiB at a time), formatted once."""
-    global _pool, _pos
-    pos = _pos
-    if pos >= len(_pool):
-        _pool, pos = os.urandom(_POOL_SIZE), 0
-    _pos = pos + 16
-    raw = _pool[pos:pos + 16]
-    h = raw.hex().encode()
-    # version 4 ("4" for the 13th digit), RFC 4122 variant (0b10xx: 8, 9, a or b)
-    return b"%s-%s-4%s-%s%s-%s" % (h[:8], h[8:12], h[13:16], _VARIANT[(raw[8] >> 4) & 3],
-                                   h[17:20], h[20:])
+    """A random (version 4) UUID as lowercase hex bytes, e.g. b"3b6f2c7e-...", from the
+    OS's CSPRNG (read 4 KiB at a time)."""
+    if not _ids:
+        _refill()
+    return _ids.pop()
 
 
 def uuid4() -> str:
