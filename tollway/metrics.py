@@ -159,7 +159,10 @@ class Histogram(_Metric):
         self.width = len(self.buckets) + 2
         self.values: dict[Labels, list[float]] = {}
 
-    def observe(self, labels: Labels, value: float) -> None:
+    def series(self, labels: Labels) -> list[float]:
+        """The list `observe` updates for `labels` (made, or the overflow series when the
+        limit is reached). Series are never removed, so a caller may keep the list and
+        update it as `observe` does (the prometheus plugin does, per route)."""
         series = self.values.get(labels)
         if series is None:
             if len(self.values) >= self.limit:
@@ -167,6 +170,12 @@ class Histogram(_Metric):
                 series = self.values.get(labels)
             if series is None:
                 series = self.values[labels] = [0] * self.width
+        return series
+
+    def observe(self, labels: Labels, value: float) -> None:
+        series = self.values.get(labels)
+        if series is None:
+            series = self.series(labels)
         series[bisect_left(self.buckets, value)] += 1
         series[-1] += value
 

@@ -24,6 +24,7 @@ request that matched no route (a 404 counted by a global prometheus) has both em
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from typing import Any
 
 from tollway import metrics
@@ -46,6 +47,8 @@ RATE_LIMITED = "gateway_rate_limit_exceeded_total"
 
 
 RouteLabels = tuple[tuple[str, str], tuple[str, ...], tuple[str, ...]]
+# per route: its labels, then its request and upstream duration series (made on first use)
+Cell = list[Any]
 NO_ROUTE_LABELS: RouteLabels = (NO_ROUTE, (*NO_ROUTE, "ingress"), (*NO_ROUTE, "egress"))
 
 
@@ -103,13 +106,30 @@ class PrometheusPlugin(Plugin):
         self.upstream_duration = m[UPSTREAM_DURATION] if on["latency_metrics"] else None
         self.bandwidth = m[BANDWIDTH] if on["bandwidth_metrics"] else None
         self.rate_limited = m[RATE_LIMITED]
+        self.req_buckets = m[REQUEST_DURATION].buckets
+        self.up_buckets = m[UPSTREAM_DURATION].buckets
+        # per route id: its labels and its duration series (see metrics.Histogram.series)
+        self.cells: dict[str | None, Cell] = {}
+
+    def _cell(self, route_id: str | None) -> Cell:
+        labels = (self.labels.get(route_id, NO_ROUTE_LABELS) if route_id is not None
+                  else NO_ROUTE_LABELS)
+        req_d = self.request_duration
+        # the upstream series is made by the first request that reached an upstream (a
+        # route whose requests never do exports none, as with observe)
+        cell: Cell = [labels, req_d.series(labels[0]) if req_d is not None else None, None]
+        self.cells[route_id] = cell
+        return cell
 
     def log(self, req: Any) -> None:
-        # Counter.inc inlined for series that exist already (every request after a
-        # series' first): this runs on every request of every route.
+        # Counter.inc and Histogram.observe inlined for series that exist already (every
+        # request after a route's first): this runs on every request of every route.
         match = req.match
-        labels = (self.labels.get(match.route["id"], NO_ROUTE_LABELS) if match is not None
-                  else NO_ROUTE_LABELS)
+        route_id = match.route["id"] if match is not None else None
+        cell = self.cells.get(route_id)
+        if cell is None:
+            cell = self._cell(route_id)
+        labels, req_series, up_series = cell
         sr = labels[0]
         requests = self.requests
         if requests is not None:
@@ -126,12 +146,17 @@ class PrometheusPlugin(Plugin):
                 values[key] += 1
             else:
                 requests.inc(key)
-        hist = self.request_duration
-        if hist is not None:
-            hist.observe(sr, req.loop.time() - req.t_start)
+        if req_series is not None:
+            value = req.loop.time() - req.t_start
+            req_series[bisect_left(self.req_buckets, value)] += 1
+            req_series[-1] += value
             t_response = req.t_response
             if t_response and self.upstream_duration is not None:
-                self.upstream_duration.observe(sr, t_response - req.t_upstream)
+                if up_series is None:
+                    up_series = cell[2] = self.upstream_duration.series(sr)
+                value = t_response - req.t_upstream
+                up_series[bisect_left(self.up_buckets, value)] += 1
+                up_series[-1] += value
         bandwidth = self.bandwidth
         if bandwidth is not None:
             values = bandwidth.values
