@@ -99,6 +99,8 @@ async def measure(plugins: set[str], n: int, prefix: Path) -> float:
     upstream = await loop.create_server(Upstream, "127.0.0.1", 0)
     port = upstream.sockets[0].getsockname()[1]
     settings = settings_mod.load(env={
+        # one worker, as the wrk bench runs tollway (rate-limiting then needs no flock)
+        "TOLLWAY_WORKERS": "1",
         "TOLLWAY_DATABASE": "off", "TOLLWAY_PROXY_LISTEN": "127.0.0.1:0",
         "TOLLWAY_PROXY_ACCESS_LOG": "off", "TOLLWAY_PREFIX": str(prefix)})
     registry.configure(settings.values["plugins"])
