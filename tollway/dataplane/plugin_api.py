@@ -166,10 +166,19 @@ class PluginAPI:
             self._hmap = hmap
         return hmap
 
+    # Reading request headers sees what plugins set, added or cleared before (as Kong's
+    # kong.request.get_header sees kong.service.request.set_header: both act on nginx's
+    # request headers): an overlay entry, when there is one, is the header's value now.
+
     def raw_header(self, lname: bytes) -> bytes | None:
-        """The first value of a request header as the client sent it, by its lower-case
-        name as bytes: the hot-path form of get_header (one dict per request, shared by
-        every plugin that asks)."""
+        """The first value of a request header by its lower-case name as bytes: the
+        hot-path form of get_header (one dict per request, shared by every plugin that
+        asks)."""
+        overlay = self.req_overlay
+        if overlay is not None:
+            entry = overlay.get(lname)
+            if entry is not None:
+                return entry[1][0] if entry[1] else None
         raw = self._raw
         if raw is None:
             # reversed: the first of repeated headers wins
@@ -177,11 +186,17 @@ class PluginAPI:
         return raw.get(lname)
 
     def get_header(self, name: str) -> str | None:
-        values = self._headers_map().get(name.lower())
+        values = self.get_headers(name)
         return values[0] if values else None
 
     def get_headers(self, name: str) -> list[str]:
-        return list(self._headers_map().get(name.lower(), ()))
+        lname = name.lower()
+        overlay = self.req_overlay
+        if overlay is not None:
+            entry = overlay.get(lname.encode("latin-1", "replace"))
+            if entry is not None:
+                return [v.decode("latin-1") for v in entry[1]]
+        return list(self._headers_map().get(lname, ()))
 
     @property
     def client_ip(self) -> str:

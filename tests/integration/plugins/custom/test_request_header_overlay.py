@@ -30,6 +30,27 @@ class AddsToConsumerHeader(Plugin):
         req.clear_header("X-Client")
 
 
+class ReadsHeaders(Plugin):
+    """After test-overlay (1000): what get_header / get_headers / raw_header see now, as
+    response headers."""
+
+    name = "test-overlay-reader"
+    priority: ClassVar[int] = 900
+    config_schema = Record(fields={})
+
+    def access(self, req: Any) -> None:
+        seen = {
+            "set": req.get_headers("x-set"),
+            "cleared": req.get_header("X-Client"),
+            "raw-cleared": req.raw_header(b"x-client"),
+            "consumer": req.get_header("X-Consumer-Username"),
+            "raw-set": req.raw_header(b"x-set"),
+            "untouched": req.get_header("X-Other"),
+        }
+        for key, value in seen.items():
+            req.set_response_header(f"X-Seen-{key}", repr(value))
+
+
 @pytest.fixture
 def upstream() -> Iterator[Upstream]:
     lt = LoopThread(use_uvloop=False, name="overlay-upstream")
@@ -42,16 +63,19 @@ def upstream() -> Iterator[Upstream]:
 @pytest.fixture
 def gateway(upstream: Upstream) -> Iterator[Gateway]:
     registry.register(AddsToConsumerHeader)
+    registry.register(ReadsHeaders)
     gw = Gateway({"_format_version": "3.0",
                   "services": [{"name": "svc", "url": upstream.url,
                                 "routes": [{"name": "r", "paths": ["/"],
                                             "plugins": [{"name": "key-auth"},
-                                                        {"name": "test-overlay"}]}]}],
+                                                        {"name": "test-overlay"},
+                                                        {"name": "test-overlay-reader"}]}]}],
                   "consumers": [{"username": "alice", "custom_id": "a-1",
                                  "keyauth_credentials": [{"key": "alice-key"}]}]}, {})
     yield gw
     gw.close()
     registry.unregister(AddsToConsumerHeader.name)
+    registry.unregister(ReadsHeaders.name)
 
 
 def test_every_request_sends_the_same_headers(gateway: Gateway, upstream: Upstream) -> None:
@@ -69,5 +93,24 @@ def test_every_request_sends_the_same_headers(gateway: Gateway, upstream: Upstre
             assert seen.all("x-credential-identifier") != []
             assert seen.all("x-set") == ["one", "two"]
             assert seen.all("x-client") == []
+    finally:
+        client.close()
+
+
+def test_reading_headers_sees_what_plugins_set(gateway: Gateway) -> None:
+    """As Kong's kong.request.get_header after kong.service.request.set_header / add_header /
+    clear_header and kong.client.authenticate: the request's headers as they are now."""
+    client = RawClient(gateway.port, 5.0)
+    try:
+        resp = client.request("GET", "/", [("apikey", "alice-key"), ("X-Client", "c"),
+                                           ("X-Consumer-Username", "spoofed"),
+                                           ("X-Other", "o")])
+        assert resp.status == 200
+        assert resp.header("X-Seen-set") == "['one', 'two']"
+        assert resp.header("X-Seen-cleared") == "None"
+        assert resp.header("X-Seen-raw-cleared") == "None"
+        assert resp.header("X-Seen-consumer") == "'alice'"
+        assert resp.header("X-Seen-raw-set") == "b'one'"
+        assert resp.header("X-Seen-untouched") == "'o'"
     finally:
         client.close()

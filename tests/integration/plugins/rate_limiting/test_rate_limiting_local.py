@@ -129,6 +129,25 @@ def test_limit_by_header_falls_back_to_ip(rl_gateway: MakeGW, rl_upstream: Upstr
     assert [get(gw.port).status for _ in range(3)] == [200, 200, 429]  # no header: the IP
 
 
+def test_limit_by_a_header_an_auth_plugin_set(rl_gateway: MakeGW,
+                                              rl_upstream: Upstream) -> None:
+    """limit_by header reads the request's headers as plugins left them (Kong's
+    kong.request.get_header sees kong.service.request.set_header): here key-auth's
+    X-Consumer-Username, which the client does not send (and cannot spoof)."""
+    d = doc(rl_upstream.url, {"minute": 2, "limit_by": "header",
+                              "header_name": "X-Consumer-Username"},
+            extra_plugins=[{"name": "key-auth"}])
+    d["consumers"] = [{"username": "alice", "keyauth_credentials": [{"key": "ka"}]},
+                      {"username": "bob", "keyauth_credentials": [{"key": "kb"}]}]
+    gw = rl_gateway(d)
+    # one client IP, two consumers: two counters (not the IP's)
+    a, b = _limited(gw, [("apikey", "ka")], [("apikey", "kb")])
+    assert a == [200, 200, 429] and b == [200, 200, 429]
+    # a spoofed username does not pick another counter: alice's is spent
+    assert get(gw.port, "/", [("apikey", "ka"), ("X-Consumer-Username", "carol")]).status \
+        == 429
+
+
 def test_limit_by_path(rl_gateway: MakeGW, rl_upstream: Upstream) -> None:
     gw = rl_gateway(doc(rl_upstream.url, {"minute": 2, "limit_by": "path", "path": "/a"}))
     a, b = _limited(gw, [], [], "/a", "/b")
