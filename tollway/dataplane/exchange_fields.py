@@ -24,6 +24,7 @@ class ExchangeFields:
     method: bytes
     url: bytes
     headers: list[tuple[bytes, bytes]]
+    version: str
     http11: bool
     keep_alive: bool
     t_start: float

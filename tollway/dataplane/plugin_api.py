@@ -95,6 +95,7 @@ class PluginAPI:
     loop: asyncio.AbstractEventLoop
     method: bytes
     url: bytes
+    version: str
     headers: list[tuple[bytes, bytes]]
     match: Any
     done: bool
@@ -136,6 +137,11 @@ class PluginAPI:
     @property
     def method_str(self) -> str:
         return self.method.decode("latin-1")
+
+    @property
+    def http_version(self) -> float:
+        """kong.request.get_http_version: 1.0, 1.1 or 2.0."""
+        return float(self.version)
 
     @property
     def original_method(self) -> str:

@@ -60,7 +60,7 @@ class Exchange(RequestHead, ResponseWriter, PluginAPI):
         "raw_path", "replay", "req_complete", "req_ctype", "req_overlay", "req_size",
         "request_id", "request_sent", "resp_extra", "resp_size", "response_started",
         "service", "snapshot", "state", "status", "t_response", "t_start", "t_upstream",
-        "tries", "tries_left", "upgrade", "upstream_addr", "url",
+        "tries", "tries_left", "upgrade", "upstream_addr", "url", "version",
     )
     t_upstream: float  # when the request was handed to an upstream connection
     t_response: float  # when the upstream's response head arrived
@@ -99,6 +99,7 @@ class Exchange(RequestHead, ResponseWriter, PluginAPI):
         self.method = method
         self.url = url
         self.headers = headers
+        self.version = version  # "1.0", "1.1", or "2.0" (an HTTP/2 stream)
         self.http11 = version == "1.1"
         self.keep_alive = keep_alive
         self.t_start = started

@@ -203,3 +203,26 @@ def test_client_reset_stream_frees_the_exchange(make_plain_upstream, make_tls_ga
     # the gateway abandoned the upstream request instead of leaving it hanging
     assert seen["upstream_closed"]
     assert gw.state.active_requests() == 0
+
+
+def test_proxy_cache_key_names_http_2(make_plain_upstream, make_tls_gateway):
+    """proxy-cache's key uses nginx's $request, whose version for an h2 stream is HTTP/2.0:
+    an h2 request and an HTTP/1.1 one for the same URI are separate entries, as in Kong."""
+    import hashlib
+
+    up = make_plain_upstream(respond(200, b'{"n":1}', [("Content-Type", "application/json")]))
+    doc = _doc(up.url)
+    doc["plugins"] = [{"name": "proxy-cache", "config": {"strategy": "memory"}}]
+    gw = make_tls_gateway(doc)
+    route_id = gw.gw.config.entities["routes"][0]["id"]
+    with httpx.Client(verify=False, http2=False, timeout=10) as c1:
+        r1 = c1.get(gw.tls_url + "/c")
+    with _client() as c2:
+        r2 = c2.get(gw.tls_url + "/c")
+        r3 = c2.get(gw.tls_url + "/c")
+    assert r1.http_version == "HTTP/1.1" and r2.http_version == "HTTP/2"
+    assert r1.headers["x-cache-key"] == hashlib.sha256(
+        f"{route_id}|GET|GET /c HTTP/1.1||".encode()).hexdigest()
+    assert r2.headers["x-cache-key"] == hashlib.sha256(
+        f"{route_id}|GET|GET /c HTTP/2.0||".encode()).hexdigest()
+    assert [r.headers["x-cache-status"] for r in (r1, r2, r3)] == ["Miss", "Miss", "Hit"]

@@ -118,7 +118,7 @@ def cache_key(req: Any, conf: dict[str, Any], ignore_uri_case: bool) -> str:
     method = req.method_str
     # nginx's $request with everything from the first "?" removed (the HTTP version too).
     target = req.url.decode("latin-1")
-    request_line = f"{method} {target} {'HTTP/1.1' if req.http11 else 'HTTP/1.0'}"
+    request_line = f"{method} {target} HTTP/{req.version}"  # HTTP/2.0 for h2, as nginx
     uri = request_line.split("?", 1)[0]
     if ignore_uri_case:
         uri = uri.lower()
