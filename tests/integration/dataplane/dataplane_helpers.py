@@ -19,7 +19,8 @@ import socket
 import struct
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -428,6 +429,20 @@ class Response:
     @property
     def text(self) -> str:
         return self.body.decode("utf-8", "replace")
+
+
+@contextmanager
+def upstream_thread(behaviour: Behaviour = echo_path, name: str = "upstream"
+                    ) -> Iterator[Upstream]:
+    """An Upstream on its own asyncio thread (not uvloop: independent of the gateway's
+    loop), closed with the thread."""
+    lt = LoopThread(use_uvloop=False, name=name)
+    up = Upstream(lt, behaviour)
+    try:
+        yield up
+    finally:
+        up.close()
+        lt.stop()
 
 
 class RawClient:

@@ -20,7 +20,13 @@ for _d in (_INTEGRATION / "dataplane", _INTEGRATION / "node", EXAMPLE):
     if str(_d) not in sys.path:
         sys.path.insert(0, str(_d))
 
-from dataplane_helpers import Gateway, LoopThread, RawClient, Upstream, echo_path  # noqa: E402
+from dataplane_helpers import (  # noqa: E402
+    Gateway,
+    RawClient,
+    Upstream,
+    echo_path,
+    upstream_thread,
+)
 from tollway_header_stamp import HeaderStamp  # noqa: E402
 
 from tollway.plugins import registry  # noqa: E402
@@ -37,11 +43,8 @@ def header_stamp() -> Iterator[type[HeaderStamp]]:
 
 @pytest.fixture
 def stamp_upstream() -> Iterator[Upstream]:
-    lt = LoopThread(use_uvloop=False, name="stamp-upstream")
-    up = Upstream(lt, echo_path)
-    yield up
-    up.close()
-    lt.stop()
+    with upstream_thread(echo_path, "stamp-upstream") as up:
+        yield up
 
 
 @pytest.fixture

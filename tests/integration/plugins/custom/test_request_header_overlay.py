@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from typing import Any, ClassVar
 
 import pytest
-from dataplane_helpers import Gateway, LoopThread, RawClient, Upstream, echo_path
+from dataplane_helpers import Gateway, RawClient, Upstream, echo_path, upstream_thread
 
 from tollway.config.schema import Record
 from tollway.plugins import registry
@@ -53,11 +53,8 @@ class ReadsHeaders(Plugin):
 
 @pytest.fixture
 def upstream() -> Iterator[Upstream]:
-    lt = LoopThread(use_uvloop=False, name="overlay-upstream")
-    up = Upstream(lt, echo_path)
-    yield up
-    up.close()
-    lt.stop()
+    with upstream_thread(echo_path, "overlay-upstream") as up:
+        yield up
 
 
 @pytest.fixture

@@ -10,12 +10,12 @@ from typing import Any, ClassVar
 import pytest
 from dataplane_helpers import (
     Gateway,
-    LoopThread,
     RawClient,
     Request,
     UpConn,
     Upstream,
     response_bytes,
+    upstream_thread,
 )
 
 from tollway.config.schema import Record
@@ -93,11 +93,8 @@ def plugins() -> Iterator[None]:
 
 @pytest.fixture
 def upstream() -> Iterator[Upstream]:
-    lt = LoopThread(use_uvloop=False, name="headers-upstream")
-    up = Upstream(lt, with_headers)
-    yield up
-    up.close()
-    lt.stop()
+    with upstream_thread(with_headers, "headers-upstream") as up:
+        yield up
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ for _d in (_INTEGRATION / "dataplane", _INTEGRATION / "node"):
     if str(_d) not in sys.path:
         sys.path.insert(0, str(_d))
 
-from dataplane_helpers import Gateway, LoopThread, Upstream, echo_path  # noqa: E402
+from dataplane_helpers import Gateway, Upstream, echo_path, upstream_thread  # noqa: E402
 from node_support import Node  # noqa: E402
 from node_support import Upstream as NodeUpstream  # noqa: E402
 
@@ -62,11 +62,8 @@ def fake_plugins() -> Iterator[None]:
 
 @pytest.fixture
 def prom_upstream() -> Iterator[Upstream]:
-    lt = LoopThread(use_uvloop=False, name="prom-upstreams")
-    up = Upstream(lt, echo_path)
-    yield up
-    up.close()
-    lt.stop()
+    with upstream_thread(echo_path, "prom-upstreams") as up:
+        yield up
 
 
 @pytest.fixture
