@@ -25,12 +25,14 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from tollway import metrics
 from tollway.config.model import Config
 from tollway.controlplane.store import PreconditionFailed, Store, StoreError, if_match_ok
+from tollway.controlplane.store.times import Times, carry, stored
 from tollway.dataplane.resolver import Resolver
 from tollway.dataplane.snapshot import Snapshot
 from tollway.node import cache, channel
@@ -74,6 +76,9 @@ class Supervisor:
         # calls it before any worker is spawned)
         self.served = config
         self.revision = revision
+        # created_at / updated_at of the running config's entities (store/times.py): the
+        # stored revision's, so every node and every restart reports the same
+        self.times: Times = {}
         self.store = store
         self.db_reachable = store is not None and db_reachable
         self.db_error: str | None = None
@@ -213,14 +218,16 @@ class Supervisor:
         self.prepare(config)
 
     async def apply(self, config: Config, *, author: str | None = None,
-                    message: str | None = None, if_match: str | None = None) -> int | None:
+                    message: str | None = None, if_match: str | None = None,
+                    touched: Collection[str] = ()) -> int | None:
         """Make `config` the running config of every worker, or change nothing.
 
         With a store, `config` becomes a new revision first (one transaction; an identical
         config is not stored again). `if_match` is an If-Match header value: unless it
         matches the current config hash, PreconditionFailed is raised and nothing changes.
-        The database unreachable: StoreError, nothing changes. Returns the revision now
-        served (None when DB-less)."""
+        The database unreachable: StoreError, nothing changes. `touched`: entity ids the
+        caller wrote (their updated_at moves even when no value changed). Returns the
+        revision now served (None when DB-less)."""
         async with self.lock:
             served = self.prepare(config)
             revision = self.revision
@@ -228,7 +235,7 @@ class Supervisor:
                 # the store checks If-Match against the database, which other nodes write too
                 try:
                     rev, _ = await asyncio.to_thread(self.store.append, config, author,
-                                                     message, if_match)
+                                                     message, if_match, touched)
                 except PreconditionFailed:
                     self.database_up()
                     raise
@@ -237,16 +244,23 @@ class Supervisor:
                     raise
                 self.database_up()
                 revision = rev.number
+                times = stored(config.entities, rev.times, rev.created_at)
             elif if_match is not None and not if_match_ok(if_match, self.config.hash):
                 raise PreconditionFailed(if_match, self.config.hash, None)
-            await self.deliver(config, served, revision)
+            else:
+                times = carry(self.config.entities, self.times, config.entities,
+                              int(time.time()), touched, int(self.started_at))
+            await self.deliver(config, served, revision, times)
             return self.revision
 
-    async def deliver(self, config: Config, served: Config, revision: int | None) -> None:
+    async def deliver(self, config: Config, served: Config, revision: int | None,
+                      times: Times) -> None:
         """Send `served` (resolved `config`) to every worker and wait for their acks; the
-        caller holds `self.lock`. A config with the hash already served is not rebuilt."""
+        caller holds `self.lock`. A config with the hash already served is not rebuilt.
+        `times`: the entity timestamps of `config`."""
         unchanged = config.hash == self.config.hash
         self.config, self.served, self.revision = config, served, revision
+        self.times = times
         if self.store is not None:
             await asyncio.to_thread(self._save_cache)
         if unchanged:

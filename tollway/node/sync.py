@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 from tollway.controlplane.store import StoreError, migrate
 from tollway.controlplane.store import cluster as cluster_store
+from tollway.controlplane.store.times import stored
 from tollway.node.supervisor import ApplyError
 
 if TYPE_CHECKING:
@@ -108,7 +109,8 @@ class ClusterSync:
                 log.error("revision %d cannot be served on this node; keeping revision %s: "
                           "%s", rev.number, node.revision, exc)
                 return False
-            await node.deliver(config, served, rev.number)
+            await node.deliver(config, served, rev.number,
+                               stored(config.entities, rev.times, rev.created_at))
             self.synced += 1
         log.info("serving revision %d (hash %s) from the database", rev.number, rev.hash)
         return True

@@ -167,3 +167,37 @@ def test_a_database_error_is_a_store_error_naming_the_database(store: Store) -> 
         store.append(cfg("a.internal", "/a"))
     assert store.description in str(info.value)
     assert store.count() == 0
+
+
+def test_entity_times_are_stored_with_each_revision(store: Store) -> None:
+    rev1, _ = store.append(cfg("a.internal", "/a"))
+    assert rev1.times is not None and len(rev1.times) == 2  # the service and its route
+    svc = next(i for i, row in _ids(rev1) if "host" in row)
+    route = next(i for i, row in _ids(rev1) if "paths" in row)
+    created = rev1.times[svc][0]
+    # the service changes; the route's row is the same: it keeps its times
+    rev2, _ = store.append(cfg("b.internal", "/a"))
+    assert rev2.times is not None
+    assert rev2.times[route] == rev1.times[route]
+    assert rev2.times[svc][0] == created and rev2.times[svc][1] >= created
+    # read back as stored; an identical config returns the head's times
+    got = store.latest()
+    assert got is not None and got.times == rev2.times
+    same, created_again = store.append(cfg("b.internal", "/a"), touched=())
+    assert not created_again and same.times == rev2.times
+
+
+def test_a_revision_stored_before_times_has_none(store: Store) -> None:
+    rev1, _ = store.append(cfg("a.internal", "/a"))
+    with store.engine.begin() as conn:
+        conn.execute(sa.text("UPDATE config_revisions SET times = NULL"))
+    old = store.get(rev1.number)
+    assert old is not None and old.times is None
+    # the next revision takes its entities as created when that revision was stored
+    rev2, _ = store.append(cfg("b.internal", "/a"))
+    assert rev2.times is not None
+    assert {c for c, _ in rev2.times.values()} == {int(rev1.created_at)}
+
+
+def _ids(rev: Any) -> list[tuple[str, dict[str, Any]]]:
+    return [(str(r["id"]).lower(), r) for rows in rev.entities.values() for r in rows]

@@ -87,7 +87,6 @@ def routes(node: Supervisor) -> list[Route]:
                 return KongJSON({"code": 14, "name": "invalid declarative configuration",
                                  "message": str(exc), "fields": {"error": str(exc)}},
                                 status_code=400)
-            state.times.replaced(config)
         return KongJSON(flattened_entities(config), status_code=201)
 
     return [

@@ -8,14 +8,13 @@ start from the same config and lose one another. In DB-less mode (`database = of
 write answers 405 code 12, as Kong does.
 
 `created_at`/`updated_at` are not part of the normalised config (its hash is what the
-workers and `config diff` compare); they live in a side table keyed by entity id
-(`Timestamps`), filled when the Admin API creates or changes an entity.
+workers and `config diff` compare); each revision stores them beside its entities
+(`tollway.controlplane.store.times`), so they survive restarts and agree across nodes.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 import weakref
 from dataclasses import dataclass, field
@@ -103,38 +102,8 @@ class DatabaseDown(Exception):
 # -- per-node admin state -------------------------------------------------------------------
 
 
-class Timestamps:
-    """`created_at`/`updated_at` (epoch seconds) per entity id. An entity the Admin API has
-    not seen created (loaded from a file or an older revision) reports when this node
-    started."""
-
-    def __init__(self, default: int) -> None:
-        self.default = default
-        self.rows: dict[str, tuple[int, int]] = {}
-
-    def get(self, ident: str) -> tuple[int, int]:
-        return self.rows.get(ident.lower(), (self.default, self.default))
-
-    def replaced(self, config: Config, changed: dict[str, str] | None = None) -> None:
-        """Record a new running config: ids new to it are created now, ids in `changed`
-        updated now, ids gone are forgotten."""
-        now = int(time.time())
-        alive: dict[str, tuple[int, int]] = {}
-        for rows in config.entities.values():
-            for row in rows:
-                ident = str(row["id"]).lower()
-                old = self.rows.get(ident)
-                if old is None:
-                    old = (now, now) if changed is not None else (self.default, self.default)
-                if changed and ident in changed:
-                    old = (old[0], now)
-                alive[ident] = old
-        self.rows = alive
-
-
 @dataclass
 class NodeState:
-    times: Timestamps
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
@@ -144,7 +113,7 @@ _STATES: weakref.WeakKeyDictionary[Any, NodeState] = weakref.WeakKeyDictionary()
 def node_state(node: Supervisor) -> NodeState:
     found = _STATES.get(node)
     if found is None:
-        found = NodeState(Timestamps(int(node.started_at)))
+        found = NodeState()
         _STATES[node] = found
     return found
 
@@ -159,7 +128,8 @@ def author_of(request: Request) -> str | None:
 
 
 def present(node: Supervisor, entity: str, row: dict[str, Any]) -> dict[str, Any]:
-    created, updated = node_state(node).times.get(str(row["id"]))
+    default = int(node.started_at)  # an entity the running config has no times for
+    created, updated = node.times.get(str(row["id"]).lower(), (default, default))
     out = dict(row)
     out["created_at"] = created
     if entity not in CREATED_ONLY:
@@ -345,7 +315,8 @@ class Crud:
                     await self.node.apply(config, author=author_of(request),
                                           message=request.query_params.get("message")
                                           or f"{verb} {entity}",
-                                          if_match=given if given is not None else f'"{base}"')
+                                          if_match=given if given is not None else f'"{base}"',
+                                          touched=changed)
                 except PreconditionFailed as exc:
                     if given is not None or attempt == WRITE_ATTEMPTS - 1:
                         raise Precondition(exc) from exc
@@ -355,7 +326,6 @@ class Crud:
                 except ApplyError as exc:
                     raise coded(2, f"schema violation ({exc})",
                                 {"@entity": [str(exc)]}) from exc
-                nstate.times.replaced(config, changed)
                 break
         return result
 

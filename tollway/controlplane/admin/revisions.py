@@ -92,7 +92,7 @@ def routes(node: Supervisor) -> list[BaseRoute]:
         rev = await load(target)
         from tollway.node.supervisor import ApplyError
 
-        nstate = node_state(node)  # the Admin API's write lock and entity timestamps
+        nstate = node_state(node)  # the Admin API's write lock
         async with nstate.lock:
             before = node.revision
             try:
@@ -103,7 +103,6 @@ def routes(node: Supervisor) -> list[BaseRoute]:
                 return precondition_failed(exc)
             except ApplyError as exc:
                 raise AdminError(400, f"revision {target} cannot be applied: {exc}") from exc
-            nstate.times.replaced(rev.config, {})  # restored entities: created now
         assert number is not None
         current = await load(number)
         body = {**current.meta(), "rolled_back_to": target}

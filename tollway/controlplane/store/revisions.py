@@ -1,5 +1,6 @@
 """The revisioned config store: every accepted config is one immutable, numbered revision of
-the whole config (normalised entities, content hash, author, message, timestamp).
+the whole config (normalised entities, content hash, author, message, timestamp), and the
+created_at / updated_at of its entities (`times`, derived from the previous revision's).
 
 A write is one transaction: lock the head row, check `If-Match` against the head's hash,
 insert revision n+1, move the head. Either all of it commits or none of it does; two writers
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +22,7 @@ from sqlalchemy.engine import Connection, Engine
 from tollway.config.model import EMPTY_HASH, Config
 from tollway.controlplane.store import cluster
 from tollway.controlplane.store import engine as engine_mod
+from tollway.controlplane.store import times as times_mod
 from tollway.controlplane.store.errors import PreconditionFailed, StoreError
 from tollway.settings import Settings
 
@@ -32,6 +35,7 @@ config_revisions = sa.Table(
     sa.Column("author", sa.Text),
     sa.Column("message", sa.Text),
     sa.Column("entities", sa.Text, nullable=False),
+    sa.Column("times", sa.Text),  # migration 0003; NULL in revisions stored before
 )
 config_head = sa.Table(
     "config_head", metadata,
@@ -51,6 +55,9 @@ class Revision:
     author: str | None
     message: str | None
     entities: dict[str, list[dict[str, Any]]] | None = None  # None in listings
+    # entity id -> (created_at, updated_at); None in listings and in revisions stored
+    # before timestamps were kept
+    times: times_mod.Times | None = None
 
     @property
     def config(self) -> Config:
@@ -137,11 +144,13 @@ class Store:
 
     # -- the write --------------------------------------------------------------------------
     def append(self, config: Config, author: str | None = None, message: str | None = None,
-               if_match: str | None = None) -> tuple[Revision, bool]:
-        """Store `config` as the next revision; returns (revision, created). A config equal
-        to the latest one (same hash) is not stored again: (latest, False). `if_match`
-        (an If-Match header value) must match the latest hash, else PreconditionFailed and
-        nothing is written."""
+               if_match: str | None = None, touched: Collection[str] = ()
+               ) -> tuple[Revision, bool]:
+        """Store `config` as the next revision; returns (revision, created), the revision
+        with its entity times. A config equal to the latest one (same hash) is not stored
+        again: (latest, False). `if_match` (an If-Match header value) must match the latest
+        hash, else PreconditionFailed and nothing is written. `touched`: entity ids the
+        caller wrote, updated now even if unchanged (`times.carry`)."""
         entities = json.dumps(config.entities, sort_keys=True, separators=(",", ":"))
         try:
             with self.engine.begin() as conn:
@@ -153,15 +162,26 @@ class Store:
                 current = str(head[1]) if head[1] is not None else EMPTY_HASH
                 if if_match is not None and not if_match_ok(if_match, current):
                     raise PreconditionFailed(if_match, current, number)
-                if number is not None and current == config.hash:
-                    row = conn.execute(sa.select(*_META).where(
-                        config_revisions.c.revision == number)).one()
-                    return _revision(row, full=False), False
-                rev = Revision((number or 0) + 1, config.hash, time.time(), author, message,
-                               config.entities)
+                previous = None
+                if number is not None:
+                    previous = conn.execute(sa.select(config_revisions).where(
+                        config_revisions.c.revision == number)).first()
+                if previous is not None and current == config.hash:
+                    return _revision(previous, full=False, times=True), False
+                now = time.time()
+                # the times are derived inside the transaction, from the head it replaces:
+                # whichever node or caller writes, they carry on from the stored ones
+                times = times_mod.carry(
+                    json.loads(previous.entities) if previous is not None else None,
+                    times_mod.loads(previous.times) if previous is not None else None,
+                    config.entities, int(now), touched,
+                    int(previous.created_at) if previous is not None else None)
+                rev = Revision((number or 0) + 1, config.hash, now, author, message,
+                               config.entities, times)
                 conn.execute(config_revisions.insert().values(
                     revision=rev.number, hash=rev.hash, created_at=rev.created_at,
-                    author=author, message=message, entities=entities))
+                    author=author, message=message, entities=entities,
+                    times=times_mod.dumps(times)))
                 conn.execute(config_head.update().where(config_head.c.id == 1).values(
                     revision=rev.number, hash=rev.hash))
                 cluster.notify(conn, rev.number, rev.hash)
@@ -205,11 +225,15 @@ def _lock_head(conn: Connection) -> sa.Select[Any]:
     return query.with_for_update() if conn.dialect.name == "postgresql" else query
 
 
-def _revision(row: Any, full: bool) -> Revision:
+def _revision(row: Any, full: bool, times: bool | None = None) -> Revision:
+    """A Revision from a row; `full`: with its entities (and, unless `times` is False, its
+    entity times)."""
     m = row._mapping
     entities = json.loads(m["entities"]) if full else None
+    with_times = full if times is None else times
     return Revision(int(m["revision"]), str(m["hash"]), float(m["created_at"]), m["author"],
-                    m["message"], entities)
+                    m["message"], entities,
+                    times_mod.loads(m["times"]) if with_times else None)
 
 
 def _reason(exc: BaseException) -> str:
