@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import ipaddress
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 ENV_PREFIX = "TOLLWAY_"
 
@@ -34,6 +35,8 @@ DEFAULTS: dict[str, str] = {
     "real_ip_recursive": "off",
     "headers": "server_tokens, latency_tokens, x-tollway-request-id",
     "dns_hostsfile": "/etc/hosts",
+    "dns_resolver": "",
+    "dns_order": "LAST,SRV,A,CNAME",
     "nginx_http_client_max_body_size": "0",
     "upstream_keepalive_pool_size": "512",
     "upstream_keepalive_max_requests": "1000",
@@ -75,6 +78,9 @@ KNOWN_HEADERS = {*SERVER_TOKENS, *LATENCY_TOKENS, "x-tollway-request-id",
                  "x-tollway-upstream-status"}
 
 
+DNS_TYPES = ("A", "AAAA", "SRV")  # what dns_order may name besides LAST and CNAME
+
+
 class SettingsError(ValueError):
     """A setting has a bad value; the message names the setting."""
 
@@ -110,6 +116,8 @@ class Settings:
     real_ip_recursive: bool
     headers: frozenset[str]
     dns_hostsfile: str
+    dns_resolver: tuple[tuple[str, int], ...]  # empty: the nameservers of /etc/resolv.conf
+    dns_order: tuple[str, ...]
     client_max_body_size: int
     keepalive_pool_size: int
     keepalive_max_requests: int
@@ -160,6 +168,57 @@ def _listens(name: str, value: str, default_port: int) -> tuple[Listen, ...]:
         except ValueError:
             raise SettingsError(f"{name}: invalid port in {part.strip()!r}") from None
         out.append(Listen(host or "0.0.0.0", port, "ssl" in flags, http2="http2" in flags))
+    return tuple(out)
+
+
+def parse_order(value: str) -> tuple[str, ...]:
+    """The `dns_order` setting: record types to try, in order."""
+    out = []
+    for token in (t.strip().upper() for t in value.split(",")):
+        if not token:
+            continue
+        if token not in DNS_TYPES and token not in ("LAST", "CNAME"):
+            raise ValueError(f"dns_order: invalid record type {token!r} (expected LAST, SRV, "
+                             "A, AAAA or CNAME)")
+        out.append(token)
+    if not any(t in DNS_TYPES for t in out):
+        raise ValueError("dns_order: names none of SRV, A, AAAA")
+    return tuple(out)
+
+
+def parse_nameservers(value: str) -> list[tuple[str, int]]:
+    """The `dns_resolver` setting: `ip[:port]` entries, comma-separated (`[v6]:port`)."""
+    out: list[tuple[str, int]] = []
+    for part in (p.strip() for p in value.split(",")):
+        if not part:
+            continue
+        host, port = part, 53
+        if part.startswith("["):
+            host, _, rest = part[1:].partition("]")
+            if rest:
+                port = _port(part, rest.lstrip(":"))
+        elif part.count(":") == 1:
+            host, _, p = part.partition(":")
+            port = _port(part, p)
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            raise ValueError(f"dns_resolver: {part!r} is not an IP address[:port]") from None
+        out.append((host, port))
+    return out
+
+
+def _port(part: str, text: str) -> int:
+    if text.isdigit() and 0 < int(text) < 65536:
+        return int(text)
+    raise ValueError(f"dns_resolver: invalid port in {part!r}")
+
+
+def _checked(parse: Callable[[str], Any], value: str) -> Any:
+    try:
+        out = parse(value)
+    except ValueError as exc:  # the message names the setting
+        raise SettingsError(str(exc)) from None
     return tuple(out)
 
 
@@ -258,6 +317,8 @@ def load(conf_path: str | None = None, env: Mapping[str, str] | None = None,
         real_ip_recursive=_bool("real_ip_recursive", values["real_ip_recursive"]),
         headers=_headers(values["headers"]),
         dns_hostsfile=values["dns_hostsfile"].strip(),
+        dns_resolver=_checked(parse_nameservers, values["dns_resolver"]),
+        dns_order=_checked(parse_order, values["dns_order"]),
         client_max_body_size=_size("nginx_http_client_max_body_size",
                                    values["nginx_http_client_max_body_size"]),
         keepalive_pool_size=_int("upstream_keepalive_pool_size",

@@ -1,10 +1,12 @@
 """Upstream host name resolution: the `dns_hostsfile` first, then DNS.
 
 Service hosts (`resolve`): the system resolver, answers cached for `ttl` seconds. Upstream
-targets (`resolve_all`): every A record with its TTL, asked directly of the nameservers in
-/etc/resolv.conf over UDP (the system resolver hides TTLs), falling back to the system
-resolver with the fixed `ttl` when no nameserver answers. The hosts file is read once, so
-the common static case costs nothing per request.
+targets (`resolve_all`): asked directly of the nameservers (`dns_resolver`, else those of
+/etc/resolv.conf) over UDP, since the system resolver hides TTLs and SRV records: the record
+types of `dns_order` in turn (Kong's default `LAST,SRV,A,CNAME`), every address with its TTL,
+SRV records with their ports and weights. When no nameserver answers, the system resolver
+with the fixed `ttl`. The hosts file is read once, so the common static case costs nothing
+per request.
 """
 
 from __future__ import annotations
@@ -13,7 +15,9 @@ import asyncio
 import os
 import socket
 import struct
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from tollway.dataplane.upstream.pool import Origin
 
@@ -46,9 +50,22 @@ def read_nameservers(path: str = "/etc/resolv.conf") -> list[tuple[str, int]]:
     return out
 
 
-def _query(name: str, qid: int) -> bytes:
+# record types by dns_order name; CNAME is followed inside the answers of the others
+RTYPES = {"A": 1, "AAAA": 28, "SRV": 33}
+DEFAULT_ORDER = ("LAST", "SRV", "A", "CNAME")  # Kong's dns_order default
+# An address of a target: (ip, port, weight); port and weight are None unless an SRV record
+# gave them (then they replace the target's own).
+Address = tuple[str, int | None, int | None]
+
+
+class NoSuchName(OSError):
+    """The name does not exist (NXDOMAIN): an answer, not a failure of the server."""
+
+
+def _query(name: str, qid: int, rtype: int = 1) -> bytes:
     labels = b"".join(bytes([len(p)]) + p for p in name.rstrip(".").encode("idna").split(b"."))
-    return struct.pack("!HHHHHH", qid, 0x0100, 1, 0, 0, 0) + labels + b"\0" + b"\0\1\0\1"
+    return (struct.pack("!HHHHHH", qid, 0x0100, 1, 0, 0, 0) + labels + b"\0"
+            + struct.pack("!HH", rtype, 1))
 
 
 def _skip_name(msg: bytes, i: int) -> int:
@@ -61,33 +78,72 @@ def _skip_name(msg: bytes, i: int) -> int:
         i += n + 1
 
 
-def parse_a_answer(msg: bytes, qid: int) -> tuple[list[str], float]:
-    """The A records of a DNS response and their smallest TTL. Raises OSError on a name
-    error, an empty answer or a malformed message."""
+def _read_name(msg: bytes, i: int) -> str:
+    """A (possibly compressed) domain name at `i`, lower-cased, without the final dot."""
+    labels: list[str] = []
+    for _ in range(128):  # a pointer loop is a malformed message, not a hang
+        n = msg[i]
+        if n == 0:
+            return ".".join(labels).lower()
+        if n & 0xC0 == 0xC0:
+            i = ((n & 0x3F) << 8) | msg[i + 1]
+            continue
+        labels.append(msg[i + 1:i + 1 + n].decode("ascii", "replace"))
+        i += n + 1
+    raise OSError("malformed DNS name")
+
+
+@dataclass
+class Answer:
+    """The records of one DNS response: `records` of the type asked (A/AAAA: ip strings;
+    SRV: (priority, weight, port, target name)), the addresses the additional section
+    gives for names (what a server adds for SRV targets) and the smallest TTL."""
+
+    records: list[Any]
+    extra: dict[str, list[str]]
+    ttl: float
+
+
+def parse_answer(msg: bytes, qid: int, rtype: int = 1) -> Answer:
+    """Raises NoSuchName for NXDOMAIN and OSError for another error code or a malformed
+    message; an answer without records of `rtype` (NODATA) has empty `records`."""
     try:
-        rid, flags, qd, an = struct.unpack_from("!HHHH", msg)
+        rid, flags, qd, an, ns, ar = struct.unpack_from("!HHHHHH", msg)
         if rid != qid or not flags & 0x8000:
             raise OSError("unexpected DNS message")
+        if flags & 0xF == 3:
+            raise NoSuchName("name error (NXDOMAIN)")
         if flags & 0xF:
             raise OSError(f"DNS error rcode {flags & 0xF}")
         i = 12
         for _ in range(qd):
             i = _skip_name(msg, i) + 4
-        ips: list[str] = []
+        records: list[Any] = []
+        extra: dict[str, list[str]] = {}
         ttl = float("inf")
-        for _ in range(an):
+        for n in range(an + ns + ar):
+            owner = i
             i = _skip_name(msg, i)
-            rtype, _cls, rttl, rdlen = struct.unpack_from("!HHIH", msg, i)
+            t, _cls, rttl, rdlen = struct.unpack_from("!HHIH", msg, i)
             i += 10
-            if rtype == 1 and rdlen == 4:
-                ips.append(socket.inet_ntoa(msg[i:i + 4]))
+            if n < an and t == rtype:
+                ttl = min(ttl, float(rttl))
+                if t == 1 and rdlen == 4:
+                    records.append(socket.inet_ntop(socket.AF_INET, msg[i:i + 4]))
+                elif t == 28 and rdlen == 16:
+                    records.append(socket.inet_ntop(socket.AF_INET6, msg[i:i + 16]))
+                elif t == 33:
+                    prio, weight, port = struct.unpack_from("!HHH", msg, i)
+                    records.append((prio, weight, port, _read_name(msg, i + 6)))
+            elif n >= an + ns and t in (1, 28) and rdlen in (4, 16):
+                family = socket.AF_INET if rdlen == 4 else socket.AF_INET6
+                extra.setdefault(_read_name(msg, owner), []).append(
+                    socket.inet_ntop(family, msg[i:i + rdlen]))
                 ttl = min(ttl, float(rttl))
             i += rdlen
-    except (struct.error, IndexError) as exc:
+    except (struct.error, IndexError, ValueError) as exc:
         raise OSError("malformed DNS message") from exc
-    if not ips:
-        raise OSError("no A record")
-    return ips, ttl
+    return Answer(records, extra, ttl)
 
 
 class _DNSProtocol(asyncio.DatagramProtocol):
@@ -105,20 +161,88 @@ class _DNSProtocol(asyncio.DatagramProtocol):
 
 class Resolver:
     def __init__(self, hostsfile: str = "/etc/hosts", ttl: float = 30.0,
-                 nameservers: list[tuple[str, int]] | None = None) -> None:
+                 nameservers: list[tuple[str, int]] | None = None,
+                 order: tuple[str, ...] = DEFAULT_ORDER) -> None:
         self.hosts = read_hostsfile(hostsfile) if hostsfile else {}
         self.ttl = ttl
         self.cache: dict[str, tuple[float, str]] = {}
         self.nameservers = read_nameservers() if nameservers is None else nameservers
         self.dns_timeout = 2.0
+        self.order = order
+        self.last: dict[str, str] = {}  # name -> the record type that answered it last
 
-    async def resolve_all(self, host: str) -> tuple[list[str], float]:
-        """Every address of `host` and how long (seconds) the answer may be kept."""
+    async def resolve_all(self, host: str) -> tuple[list[Address], float]:
+        """Every address of a target `host` and how long (seconds) the answer may be kept:
+        the record types of `dns_order` in turn (LAST: the one that answered this name
+        last time), the first with records wins. SRV records give each address its port
+        and weight (0 counts as 1); only the lowest priority is used, as RFC 2782 says."""
         ip = self.static(host)
         if ip is not None:
-            return [ip], float("inf")
-        loop = asyncio.get_running_loop()
+            return [(ip, None, None)], float("inf")
+        types: list[str] = []
+        for t in self.order:
+            if t == "LAST":
+                t = self.last.get(host, "")
+            if t in RTYPES and t not in types:
+                types.append(t)
+        answered = False
         last: Exception = OSError(f"no address for {host}")
+        for t in types:
+            try:
+                answer = await self._ask(host, RTYPES[t])
+            except NoSuchName as exc:
+                raise OSError(f"{host}: {exc}") from exc
+            except OSError as exc:
+                last = exc
+                continue
+            answered = True
+            if not answer.records:
+                continue
+            self.last[host] = t
+            if t != "SRV":
+                return [(r, None, None) for r in answer.records], answer.ttl
+            return await self._srv_addresses(answer)
+        if answered:
+            raise OSError(f"{host}: no {'/'.join(types)} record")
+        loop = asyncio.get_running_loop()
+        try:  # no nameserver answered: the system resolver, with the fixed TTL
+            infos = await loop.getaddrinfo(host, 80, type=socket.SOCK_STREAM,
+                                           family=socket.AF_INET)
+        except OSError as exc:
+            raise OSError(f"{host}: {last}; {exc}") from exc
+        ips = list(dict.fromkeys(str(i[4][0]) for i in infos))
+        if not ips:
+            raise OSError(f"no address for {host}")
+        return [(i, None, None) for i in ips], self.ttl
+
+    async def _srv_addresses(self, answer: Answer) -> tuple[list[Address], float]:
+        best = min(r[0] for r in answer.records)
+        out: list[Address] = []
+        ttl = answer.ttl
+        for _prio, weight, port, target in (r for r in answer.records if r[0] == best):
+            ips = answer.extra.get(target)
+            if ips is None:
+                ips, t_ttl = await self._addresses(target)
+                ttl = min(ttl, t_ttl)
+            out += [(ip, port, weight or 1) for ip in ips]
+        return out, ttl
+
+    async def _addresses(self, name: str) -> tuple[list[str], float]:
+        """The A (and, when dns_order names it, AAAA) addresses of an SRV target."""
+        ip = self.static(name)
+        if ip is not None:
+            return [ip], float("inf")
+        types = [RTYPES[t] for t in self.order if t in ("A", "AAAA")] or [1]
+        for rtype in dict.fromkeys(types):
+            answer = await self._ask(name, rtype)
+            if answer.records:
+                return answer.records, answer.ttl
+        raise OSError(f"SRV target {name}: no address record")
+
+    async def _ask(self, host: str, rtype: int) -> Answer:
+        """One question to the nameservers in turn; OSError when none answers."""
+        loop = asyncio.get_running_loop()
+        last: OSError = OSError("no nameserver")
         for server in self.nameservers:
             qid = int.from_bytes(os.urandom(2), "big")
             fut: asyncio.Future[bytes] = loop.create_future()
@@ -129,24 +253,16 @@ class Resolver:
                 last = exc
                 continue
             try:
-                transport.sendto(_query(host, qid))
+                transport.sendto(_query(host, qid, rtype))
                 msg = await asyncio.wait_for(fut, self.dns_timeout)
-                return parse_a_answer(msg, qid)
+                return parse_answer(msg, qid, rtype)
+            except NoSuchName:
+                raise  # NXDOMAIN is an answer: no other server will know better
             except (OSError, TimeoutError) as exc:
                 last = exc if isinstance(exc, OSError) else OSError("DNS timeout")
-                if isinstance(exc, OSError) and "rcode 3" in str(exc):
-                    raise  # NXDOMAIN is an answer: no other server will know better
             finally:
                 transport.close()
-        try:  # no nameserver answered: the system resolver, with the fixed TTL
-            infos = await loop.getaddrinfo(host, 80, type=socket.SOCK_STREAM,
-                                           family=socket.AF_INET)
-        except OSError as exc:
-            raise OSError(f"{host}: {last}; {exc}") from exc
-        ips = list(dict.fromkeys(str(i[4][0]) for i in infos))
-        if not ips:
-            raise OSError(f"no address for {host}")
-        return ips, self.ttl
+        raise last
 
     def static(self, host: str) -> str | None:
         return self.hosts.get(host.lower())

@@ -61,7 +61,9 @@ class ServerState:
                  loop: asyncio.AbstractEventLoop) -> None:
         self.settings = settings
         self.loop = loop
-        self.resolver = Resolver(settings.dns_hostsfile)
+        self.resolver = Resolver(settings.dns_hostsfile,
+                                 nameservers=list(settings.dns_resolver) or None,
+                                 order=settings.dns_order)
         # Plugin state that must survive config swaps (counters, caches, clients).
         self.plugin_state: dict[str, Any] = {}
         self.snapshot = Snapshot(config, self.resolver, settings, self.plugin_state)

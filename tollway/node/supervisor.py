@@ -88,7 +88,9 @@ class Supervisor:
         self.stopping = False
         self.started_at = time.time()
         self.restarts = 0
-        self.resolver = Resolver(settings.dns_hostsfile)
+        self.resolver = Resolver(settings.dns_hostsfile,
+                                 nameservers=list(settings.dns_resolver) or None,
+                                 order=settings.dns_order)
         self.next_scrape = 0
         self.hostname = socket.gethostname()
         self.node_id = os.environ.get("TOLLWAY_NODE_ID") or str(

@@ -19,7 +19,7 @@ balancer survives config swaps when its upstream and targets did not change (the
 keyed by name + a hash of the definition): round-robin position and health carry on. A
 changed upstream gets a new balancer that inherits the health of addresses it still has.
 Hostname targets are resolved with their DNS TTL (`Resolver.resolve_all`) and re-resolved
-when it expires; each address gets the target's weight.
+when it expires; each address gets the target's weight, or an SRV record's port and weight.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ from tollway.dataplane.upstream.health import HealthConfig, classify
 
 if TYPE_CHECKING:
     from tollway.dataplane.proxy import Exchange
-    from tollway.dataplane.resolver import Resolver
+    from tollway.dataplane.resolver import Address, Resolver
     from tollway.dataplane.upstream.pool import Origin
 
 log = logging.getLogger("tollway.balancer")
@@ -179,6 +179,8 @@ class Balancer:
             host, port = parts[0].strip("[]"), int(parts[1]) if parts[1] else 8000
             self.targets.append((t["target"], host, port, int(t.get("weight", 100))))
         self.dns_expiry: dict[str, float] = {}
+        # the last DNS answer per target host name: its addresses until the next one
+        self.dns_answers: dict[str, list[Address]] = {}
         self.dns_errors: set[str] = set()  # targets whose last resolution failed
         self.peers: list[Peer] = []
         self.wheel: list[Peer] = []
@@ -209,28 +211,34 @@ class Balancer:
 
     # -- building -------------------------------------------------------------------------
     def _build_peers(self, previous: dict[tuple[str, int], Peer],
-                     resolved: dict[str, list[str]] | None = None) -> None:
+                     resolved: dict[str, list[Address]] | None = None) -> None:
         """(Re)build the addresses and the wheel/ring. `previous` peers keep their health."""
         old = {(p.ip, p.port): p for p in self.peers}
         old.update(previous)
         peers: list[Peer] = []
         for target, host, port, weight in self.targets:
+            addresses: list[Address]
             if is_ip(host):
-                ips = [host]
+                addresses = [(host, None, None)]
             elif resolved is not None and host in resolved:
-                ips = resolved[host]
+                addresses = resolved[host]
             else:
                 static = self.resolver.static(host) if self.resolver is not None else None
                 if static is not None:
-                    ips = [static]
+                    addresses = [(static, None, None)]
                     self.dns_expiry[host] = math.inf
                 else:
                     # keep what we had until the next answer; none yet: resolved by the task
-                    ips = [p.ip for p in self.peers if p.target == target]
+                    addresses = [(p.ip, p.port, p.weight) for p in self.peers
+                                 if p.target == target]
                     self.dns_expiry.setdefault(host, 0.0)
-            for ip in ips:
-                prev = old.get((ip, port))
-                p = Peer(self, target, host, ip, port, weight)
+            for ip, srv_port, srv_weight in addresses:
+                # an SRV record's port and weight replace the target's; a target of
+                # weight 0 stays off whatever its records say
+                a_port = port if srv_port is None else srv_port
+                a_weight = weight if srv_weight is None or weight == 0 else srv_weight
+                prev = old.get((ip, a_port))
+                p = Peer(self, target, host, ip, a_port, a_weight)
                 if prev is not None:
                     p.healthy, p.down_since = prev.healthy, prev.down_since
                     p.successes, p.tcp, p.http, p.timeouts = (
@@ -282,8 +290,12 @@ class Balancer:
 
     def inherit(self, old: Balancer) -> None:
         """Carry the health and load of addresses that the new definition still has."""
-        self._build_peers({(p.ip, p.port): p for p in old.peers})
-        self.dns_expiry.update({h: e for h, e in old.dns_expiry.items() if h in self.dns_expiry})
+        # the old answers stand for the hosts both definitions resolve: until they expire
+        # the new balancer serves the addresses the old one did
+        self.dns_answers = {h: a for h, a in old.dns_answers.items() if h in self.dns_expiry}
+        self._build_peers({(p.ip, p.port): p for p in old.peers}, self.dns_answers)
+        self.dns_expiry.update({h: e for h, e in old.dns_expiry.items()
+                                if h in self.dns_answers})
         if old.algorithm == self.algorithm and len(old.wheel) == len(self.wheel):
             self.pointer = old.pointer % len(self.wheel) if self.wheel else 0
 
@@ -476,11 +488,14 @@ class Balancer:
         due = [h for h, exp in self.dns_expiry.items() if exp <= now]
         if not due or self.resolver is None:
             return
-        answers: dict[str, list[str]] = {}
+        changed = False
         for host in due:
             try:
-                ips, ttl = await self.resolver.resolve_all(host)
-                answers[host] = ips
+                addresses, ttl = await self.resolver.resolve_all(host)
+                addresses.sort()
+                if self.dns_answers.get(host) != addresses:
+                    self.dns_answers[host] = addresses
+                    changed = True
                 self.dns_expiry[host] = self.loop_time() + max(ttl, 1.0)
                 self.dns_errors.difference_update(
                     t for t, h, _, _ in self.targets if h == host)
@@ -490,9 +505,8 @@ class Balancer:
                 if not bad <= self.dns_errors:
                     log.error("upstream %s: cannot resolve %s: %s", self.name, host, exc)
                 self.dns_errors |= bad
-        current = {h: sorted(p.ip for p in self.peers if p.host == h) for h in answers}
-        if any(sorted(ips) != current[h] for h, ips in answers.items()):
-            self._build_peers({}, answers)
+        if changed:
+            self._build_peers({}, self.dns_answers)
 
     # -- reporting ------------------------------------------------------------------------
     def report(self) -> dict[str, Any]:

@@ -1,0 +1,144 @@
+"""Hostname targets resolved over DNS (a real UDP DNS server): A records with their TTL, SRV
+records with their own ports and weights, `dns_order` and `dns_resolver` (Kong's settings)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from balancing_support import Target, count, document
+from dataplane_helpers import Gateway, LoopThread
+from dns_support import DNSServer
+
+from tollway import settings as settings_mod
+from tollway.dataplane.resolver import DEFAULT_ORDER, Resolver
+
+
+@pytest.fixture
+def dns() -> Iterator[DNSServer]:
+    server = DNSServer()
+    yield server
+    server.close()
+
+
+def resolve(dns: DNSServer, host: str, order: tuple[str, ...] = DEFAULT_ORDER,
+            resolver: Resolver | None = None) -> Any:
+    r = resolver or Resolver("", nameservers=[("127.0.0.1", dns.port)], order=order)
+    return asyncio.run(r.resolve_all(host))
+
+
+def test_a_records_with_their_ttl(dns: DNSServer) -> None:
+    dns.ttl = 7
+    dns.zone[("svc.test", "A")] = ["127.0.0.2", "127.0.0.1"]
+    addresses, ttl = resolve(dns, "svc.test")
+    assert addresses == [("127.0.0.2", None, None), ("127.0.0.1", None, None)] and ttl == 7
+    # Kong's default order asks SRV first; the name has none (NODATA), so A next
+    assert dns.asked == [("svc.test", "SRV"), ("svc.test", "A")]
+
+
+def test_srv_records_give_ports_and_weights_lowest_priority_only(dns: DNSServer) -> None:
+    dns.zone[("api.test", "SRV")] = [(10, 3, 8001, "a.test"), (10, 0, 8002, "b.test"),
+                                     (20, 5, 8003, "c.test")]
+    for name, ip in (("a.test", "127.0.0.11"), ("b.test", "127.0.0.12"),
+                     ("c.test", "127.0.0.13")):
+        dns.zone[(name, "A")] = [ip]
+    addresses, ttl = resolve(dns, "api.test")
+    # priority 20 is a fallback group: not used while priority 10 has records; weight 0 → 1
+    assert addresses == [("127.0.0.11", 8001, 3), ("127.0.0.12", 8002, 1)]
+    assert ttl == 60
+    assert dns.asked == [("api.test", "SRV")]  # the targets' addresses came as glue
+    dns.asked.clear()
+    dns.srv_glue = False
+    addresses, _ = resolve(dns, "api.test")
+    assert addresses == [("127.0.0.11", 8001, 3), ("127.0.0.12", 8002, 1)]
+    assert dns.asked == [("api.test", "SRV"), ("a.test", "A"), ("b.test", "A")]
+
+
+def test_dns_order_and_last(dns: DNSServer) -> None:
+    dns.zone[("api.test", "SRV")] = [(1, 1, 9000, "a.test")]
+    dns.zone[("a.test", "A")] = ["127.0.0.5"]
+    dns.zone[("plain.test", "A")] = ["127.0.0.6"]
+    with pytest.raises(OSError, match="no A record"):
+        resolve(dns, "api.test", order=("A",))
+    assert dns.asked == [("api.test", "A")]
+    dns.asked.clear()
+    r = Resolver("", nameservers=[("127.0.0.1", dns.port)])
+    assert resolve(dns, "plain.test", resolver=r)[0] == [("127.0.0.6", None, None)]
+    assert resolve(dns, "plain.test", resolver=r)[0] == [("127.0.0.6", None, None)]
+    # LAST: the second lookup asks the type that answered the first straight away
+    assert dns.asked == [("plain.test", "SRV"), ("plain.test", "A"), ("plain.test", "A")]
+    dns.asked.clear()
+    with pytest.raises(OSError, match="NXDOMAIN"):
+        resolve(dns, "gone.test")
+    assert dns.asked == [("gone.test", "SRV")]  # a name error ends the lookup
+
+
+def test_aaaa_when_dns_order_names_it(dns: DNSServer) -> None:
+    dns.zone[("v6.test", "AAAA")] = ["::1"]
+    assert resolve(dns, "v6.test", order=("AAAA", "A"))[0] == [("::1", None, None)]
+    with pytest.raises(OSError, match="no SRV/A record"):
+        resolve(dns, "v6.test")  # the default order does not ask AAAA, as Kong's
+
+
+def test_dns_settings_are_checked() -> None:
+    def load(**values: str) -> settings_mod.Settings:
+        return settings_mod.load(env={}, overrides=values)
+
+    s = load(dns_resolver="[::1]:5353, 10.0.0.1", dns_order="last,a")
+    assert s.dns_resolver == (("::1", 5353), ("10.0.0.1", 53))
+    assert s.dns_order == ("LAST", "A")
+    assert load().dns_order == DEFAULT_ORDER and load().dns_resolver == ()
+    for values, message in (
+            ({"dns_resolver": "dns.example"},
+             "dns_resolver: 'dns.example' is not an IP address[:port]"),
+            ({"dns_resolver": "10.0.0.1:99999"}, "dns_resolver: invalid port in '10.0.0.1:99999'"),
+            ({"dns_order": "A,MX"}, "dns_order: invalid record type 'MX'"),
+            ({"dns_order": "LAST,CNAME"}, "dns_order: names none of SRV, A, AAAA")):
+        with pytest.raises(settings_mod.SettingsError, match=message.replace("[", r"\[")):
+            load(**values)
+
+
+def test_srv_target_balances_over_its_records(target_loop: LoopThread, gateways: list[Any],
+                                              dns: DNSServer) -> None:
+    a, b = Target(target_loop, "a"), Target(target_loop, "b")
+    dns.ttl = 1
+    dns.zone[("api.test", "SRV")] = [(10, 3, a.port, "node-a.test"),
+                                     (10, 1, b.port, "node-b.test")]
+    dns.zone[("node-a.test", "A")] = ["127.0.0.1"]
+    dns.zone[("node-b.test", "A")] = ["127.0.0.1"]
+    # the target's own port (80) and weight are replaced by each record's
+    up = {"name": "srv.up", "targets": [{"target": "api.test:80", "weight": 100}]}
+    g = Gateway(document(up), {"dns_resolver": dns.address})
+    gateways.append(g)
+    deadline = time.monotonic() + 5
+    # the balancer asks DNS once it runs: until the answer, no address (503)
+    while time.monotonic() < deadline and not set(count(g.port, 4)) <= {"a", "b"}:
+        time.sleep(0.05)
+    got = count(g.port, 4000)
+    assert abs(got.get("a", 0) / 4000 - 0.75) <= 0.05 * 0.75, got
+    assert abs(got.get("b", 0) / 4000 - 0.25) <= 0.05 * 0.25, got
+    # the record set changes: once the TTL runs out, traffic follows it
+    dns.zone[("api.test", "SRV")] = [(10, 1, b.port, "node-b.test")]
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and set(count(g.port, 20)) != {"b"}:
+        time.sleep(0.2)
+    assert count(g.port, 200) == {"b": 200}
+
+
+def test_a_changed_upstream_keeps_serving_resolved_addresses(
+        target_loop: LoopThread, gateways: list[Any], dns: DNSServer) -> None:
+    a = Target(target_loop, "a")
+    dns.zone[("app.test", "A")] = ["127.0.0.1"]
+    up = {"name": "a.up", "targets": [{"target": f"app.test:{a.port}"}]}
+    g = Gateway(document(up), {"dns_resolver": dns.address})
+    gateways.append(g)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and count(g.port, 2) != {"a": 2}:
+        time.sleep(0.05)
+    # a new definition (another algorithm) is a new balancer: it inherits the answer
+    # instead of having no address until the name is resolved again (60 s here)
+    g.swap(document({**up, "algorithm": "least-connections"}))
+    assert count(g.port, 50) == {"a": 50}
