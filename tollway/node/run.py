@@ -86,7 +86,8 @@ def _from_cache(settings: Settings, config: Config | None, exc: StoreError) -> I
     log.error("%s; serving the cached config (revision %s, hash %s) until it is back",
               reason, cached[1], cached[0].hash)
     # the schema is checked once the database answers (ClusterSync)
-    return Initial(cached[0], Store.open(settings), cached[1], reachable=False)
+    return Initial(cached[0], Store.open(settings), cached[1], reachable=False,
+                   times=cached[2])
 
 
 async def serve(settings: Settings, config_paths: list[str]) -> int:

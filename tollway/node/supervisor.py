@@ -318,7 +318,7 @@ class Supervisor:
 
     def _save_cache(self) -> None:
         try:
-            cache.save(self.settings.prefix, self.config, self.revision)
+            cache.save(self.settings.prefix, self.config, self.revision, self.times)
         except OSError as exc:
             log.error("cannot write the config cache in %s: %s", self.settings.prefix, exc)
 

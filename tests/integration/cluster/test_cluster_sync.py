@@ -102,6 +102,7 @@ def test_database_outage_under_load(cluster_pg: ThrowawayPostgres,
     assert _route(a, "live", "/live").status_code == 201
     wait_until(lambda: _answers(b, "/live"), 5, what="route on node B")
     assert a.status()["database"] == {"reachable": True}
+    live = a.admin("GET", "/routes/live").json()
 
     failures: list[str] = []
     sent = [0]
@@ -149,6 +150,10 @@ def test_database_outage_under_load(cluster_pg: ThrowawayPostgres,
         b.start()
         assert b.status()["database"]["reachable"] is False
         assert b.get("/live").status_code == 200
+        # with the entities' times as stored, not the restart's
+        cached = b.admin("GET", "/routes/live").json()
+        assert (cached["created_at"], cached["updated_at"]) == (live["created_at"],
+                                                                live["updated_at"])
         targets.append(b)
         time.sleep(1.0)
 
