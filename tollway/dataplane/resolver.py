@@ -1,17 +1,18 @@
 """Upstream host name resolution: the `dns_hostsfile` first, then DNS.
 
-Service hosts (`resolve`): the system resolver, answers cached for `ttl` seconds. Upstream
-targets (`resolve_all`): asked directly of the nameservers (`dns_resolver`, else those of
-/etc/resolv.conf) over UDP, since the system resolver hides TTLs and SRV records: the record
-types of `dns_order` in turn (Kong's default `LAST,SRV,A,CNAME`), every address with its TTL,
-SRV records with their ports and weights. When no nameserver answers, the system resolver
-with the fixed `ttl`. The hosts file is read once, so the common static case costs nothing
-per request.
+Names are asked directly of the nameservers (`dns_resolver`, else those of /etc/resolv.conf)
+over UDP, since the system resolver hides TTLs and SRV records: the record types of
+`dns_order` in turn (Kong's default `LAST,SRV,A,CNAME`), every address with its TTL, SRV
+records with their ports and weights. When DNS gives no address, the system resolver, with
+the fixed `ttl`. Upstream targets (`resolve_all`) become every address; a service host
+(`resolve`) hands its addresses out in turn. The hosts file is read once, so the common
+static case costs nothing per request.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import socket
 import struct
@@ -165,55 +166,57 @@ class Resolver:
                  order: tuple[str, ...] = DEFAULT_ORDER) -> None:
         self.hosts = read_hostsfile(hostsfile) if hostsfile else {}
         self.ttl = ttl
-        self.cache: dict[str, tuple[float, str]] = {}
+        self.cache: dict[str, _Rotation] = {}  # service hosts: their addresses in turn
         self.nameservers = read_nameservers() if nameservers is None else nameservers
         self.dns_timeout = 2.0
         self.order = order
         self.last: dict[str, str] = {}  # name -> the record type that answered it last
 
     async def resolve_all(self, host: str) -> tuple[list[Address], float]:
-        """Every address of a target `host` and how long (seconds) the answer may be kept:
-        the record types of `dns_order` in turn (LAST: the one that answered this name
-        last time), the first with records wins. SRV records give each address its port
-        and weight (0 counts as 1); only the lowest priority is used, as RFC 2782 says."""
+        """Every address of `host` and how long (seconds) the answer may be kept: the
+        record types of `dns_order` in turn (LAST: the one that answered this name last
+        time), the first with records wins. SRV records give each address its port and
+        weight (0 counts as 1); only the lowest priority is used, as RFC 2782 says. When
+        DNS gives no address (no nameserver answers, a name error, no records), the system
+        resolver (nsswitch: files, a local cache...) is asked, with the fixed `ttl`."""
         ip = self.static(host)
         if ip is not None:
             return [(ip, None, None)], float("inf")
+        try:
+            return await self._dns(host)
+        except OSError as exc:
+            dns_error = exc
+        loop = asyncio.get_running_loop()
+        family = socket.AF_UNSPEC if "AAAA" in self.order else socket.AF_INET
+        try:
+            infos = await loop.getaddrinfo(host, 80, type=socket.SOCK_STREAM, family=family)
+        except OSError as exc:
+            raise OSError(f"{host}: {dns_error}; {exc}") from exc
+        ips = list(dict.fromkeys(str(i[4][0]) for i in infos))
+        if not ips:
+            raise OSError(f"no address for {host}")
+        return [(i, None, None) for i in ips], self.ttl
+
+    async def _dns(self, host: str) -> tuple[list[Address], float]:
         types: list[str] = []
         for t in self.order:
             if t == "LAST":
                 t = self.last.get(host, "")
             if t in RTYPES and t not in types:
                 types.append(t)
-        answered = False
-        last: Exception = OSError(f"no address for {host}")
         for t in types:
             try:
                 answer = await self._ask(host, RTYPES[t])
             except NoSuchName as exc:
                 raise OSError(f"{host}: {exc}") from exc
-            except OSError as exc:
-                last = exc
-                continue
-            answered = True
+            # another OSError: no nameserver answered; they will not for the next type
             if not answer.records:
                 continue
             self.last[host] = t
             if t != "SRV":
                 return [(r, None, None) for r in answer.records], answer.ttl
             return await self._srv_addresses(answer)
-        if answered:
-            raise OSError(f"{host}: no {'/'.join(types)} record")
-        loop = asyncio.get_running_loop()
-        try:  # no nameserver answered: the system resolver, with the fixed TTL
-            infos = await loop.getaddrinfo(host, 80, type=socket.SOCK_STREAM,
-                                           family=socket.AF_INET)
-        except OSError as exc:
-            raise OSError(f"{host}: {last}; {exc}") from exc
-        ips = list(dict.fromkeys(str(i[4][0]) for i in infos))
-        if not ips:
-            raise OSError(f"no address for {host}")
-        return [(i, None, None) for i in ips], self.ttl
+        raise OSError(f"{host}: no {'/'.join(types)} record")
 
     async def _srv_addresses(self, answer: Answer) -> tuple[list[Address], float]:
         best = min(r[0] for r in answer.records)
@@ -269,17 +272,37 @@ class Resolver:
 
     async def resolve(self, host: str, port: int, sni: str | None,
                       tls_key: tuple[object, ...] | None = None) -> Origin:
+        """The address to connect to for a service `host` that is no upstream: the answer
+        of `resolve_all`, kept for its TTL and taken in turn (weighted for SRV records, whose
+        port replaces the service's), as Kong's resolver hands out a name's addresses."""
         ip = self.static(host)
         if ip is not None:
             return (ip, port, sni, tls_key)
-        loop = asyncio.get_running_loop()
-        now = loop.time()
+        now = asyncio.get_running_loop().time()
         hit = self.cache.get(host)
-        if hit is not None and hit[0] > now:
-            return (hit[1], port, sni, tls_key)
-        infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        if not infos:
-            raise OSError(f"no address for {host}")
-        addr = str(infos[0][4][0])
-        self.cache[host] = (now + self.ttl, addr)
-        return (addr, port, sni, tls_key)
+        if hit is None or hit.expires <= now:
+            addresses, ttl = await self.resolve_all(host)
+            hit = self.cache[host] = _Rotation(now + max(ttl, 1.0), addresses)
+        addr, srv_port = hit.next()
+        return (addr, port if srv_port is None else srv_port, sni, tls_key)
+
+
+class _Rotation:
+    """A name's addresses for `Resolver.resolve`, handed out round-robin (each as often as
+    its SRV weight, reduced by their common divisor)."""
+
+    __slots__ = ("expires", "i", "wheel")
+
+    def __init__(self, expires: float, addresses: list[Address]) -> None:
+        self.expires = expires
+        g = 0
+        for _, _, w in addresses:
+            g = math.gcd(g, w or 1)
+        self.wheel = [(ip, port) for ip, port, w in addresses for _ in range((w or 1) // g)]
+        self.i = 0
+
+    def next(self) -> tuple[str, int | None]:
+        wheel = self.wheel
+        i = self.i
+        self.i = (i + 1) % len(wheel)
+        return wheel[i]

@@ -142,3 +142,37 @@ def test_a_changed_upstream_keeps_serving_resolved_addresses(
     # instead of having no address until the name is resolved again (60 s here)
     g.swap(document({**up, "algorithm": "least-connections"}))
     assert count(g.port, 50) == {"a": 50}
+
+
+def test_service_host_takes_its_addresses_in_turn_and_srv_ports(dns: DNSServer) -> None:
+    dns.zone[("multi.test", "A")] = ["127.0.0.1", "127.0.0.2"]
+    dns.zone[("srv.test", "SRV")] = [(1, 2, 9001, "x.test"), (1, 1, 9002, "y.test")]
+    dns.zone[("x.test", "A")] = ["127.0.0.3"]
+    dns.zone[("y.test", "A")] = ["127.0.0.4"]
+    r = Resolver("", nameservers=[("127.0.0.1", dns.port)])
+
+    async def picks(host: str, n: int) -> list[tuple[str, int]]:
+        return [(o[0], o[1]) for o in [await r.resolve(host, 80, None) for _ in range(n)]]
+
+    # a name with two A records: both, in turn (Kong's resolver; the first one only before)
+    assert asyncio.run(picks("multi.test", 4)) == [("127.0.0.1", 80), ("127.0.0.2", 80)] * 2
+    # SRV: the record's port replaces the service's, weight 2:1
+    assert sorted(asyncio.run(picks("srv.test", 3))) == [
+        ("127.0.0.3", 9001), ("127.0.0.3", 9001), ("127.0.0.4", 9002)]
+    # answers are kept for their TTL: no new question within it
+    asked = len(dns.asked)
+    asyncio.run(picks("multi.test", 2))
+    assert len(dns.asked) == asked
+
+
+def test_names_dns_does_not_know_go_to_the_system_resolver(dns: DNSServer) -> None:
+    # "localhost" is no record of the test zone (NXDOMAIN): nsswitch (the hosts file) knows it
+    addresses, ttl = resolve(dns, "localhost")
+    assert ("127.0.0.1", None, None) in addresses and ttl == 30.0
+    # no nameserver answering at all: the same, without waiting on each record type
+    silent = Resolver("", nameservers=[("127.0.0.1", 9)])  # discard: nothing answers
+    silent.dns_timeout = 0.2
+    started = time.monotonic()
+    addresses, _ = asyncio.run(silent.resolve_all("localhost"))
+    assert ("127.0.0.1", None, None) in addresses
+    assert time.monotonic() - started < 1.0
