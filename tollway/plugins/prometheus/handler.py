@@ -1,8 +1,9 @@
 """prometheus: count every request the plugin applies to, in the worker's metric registry.
 
-Only the log phase runs per request, and it only touches dicts: the (service, route) label
-tuples are precomputed per route when the snapshot is built, method and status strings come
-from tables, and nothing is formatted until `/metrics` is scraped (`tollway.metrics.render`).
+Only the log phase runs per request, and it only appends one tuple to its route's cell: the
+(service, route) label tuples are precomputed per route, the records are folded into the
+metrics in bulk (`batch.py`, before any read of the registry), and nothing is formatted until
+`/metrics` is scraped (`tollway.metrics.render`).
 
 Exported (names per DECISIONS.md #3; Kong's equivalents in brackets):
 
@@ -24,20 +25,17 @@ request that matched no route (a 404 counted by a global prometheus) has both em
 
 from __future__ import annotations
 
-from bisect import bisect_left
 from typing import Any
 
 from tollway import metrics
 from tollway.plugins.base import BuildContext, Plugin
+from tollway.plugins.prometheus import batch
+from tollway.plugins.prometheus.batch import METHODS, STATUSES, Cell
 from tollway.plugins.prometheus.schema import config_schema
 
+__all__ = ["METHODS", "STATUSES", "PrometheusPlugin"]
+
 NO_ROUTE: tuple[str, str] = ("", "")
-# Request methods are client-chosen tokens: anything else is one `other` series.
-METHODS = {m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH",
-                                   "OPTIONS", "CONNECT", "TRACE")}
-STATUSES = {code: str(code) for code in range(100, 600)}
-# No response at all: the client went away first (nginx logs that as 499).
-STATUSES[0] = "499"
 
 REQUESTS = "gateway_requests_total"
 REQUEST_DURATION = "gateway_request_duration_seconds"
@@ -47,8 +45,6 @@ RATE_LIMITED = "gateway_rate_limit_exceeded_total"
 
 
 RouteLabels = tuple[tuple[str, str], tuple[str, ...], tuple[str, ...]]
-# per route: its labels, then its request and upstream duration series (made on first use)
-Cell = list[Any]
 NO_ROUTE_LABELS: RouteLabels = (NO_ROUTE, (*NO_ROUTE, "ingress"), (*NO_ROUTE, "egress"))
 
 
@@ -108,8 +104,9 @@ class PrometheusPlugin(Plugin):
         self.rate_limited = m[RATE_LIMITED]
         self.req_buckets = m[REQUEST_DURATION].buckets
         self.up_buckets = m[UPSTREAM_DURATION].buckets
-        # per route id: its labels and its duration series (see metrics.Histogram.series)
+        # per route id: its labels, duration series and pending records (batch.Cell)
         self.cells: dict[str | None, Cell] = {}
+        self.batch = batch.for_worker(c.worker, registry)
 
     def _cell(self, route_id: str | None) -> Cell:
         labels = (self.labels.get(route_id, NO_ROUTE_LABELS) if route_id is not None
@@ -117,57 +114,30 @@ class PrometheusPlugin(Plugin):
         req_d = self.request_duration
         # the upstream series is made by the first request that reached an upstream (a
         # route whose requests never do exports none, as with observe)
-        cell: Cell = [labels, req_d.series(labels[0]) if req_d is not None else None, None]
+        cell: Cell = [labels, req_d.series(labels[0]) if req_d is not None else None, None,
+                      self, []]
         self.cells[route_id] = cell
         return cell
 
     def log(self, req: Any) -> None:
-        # Counter.inc and Histogram.observe inlined for series that exist already (every
-        # request after a route's first): this runs on every request of every route.
         match = req.match
         route_id = match.route["id"] if match is not None else None
         cell = self.cells.get(route_id)
         if cell is None:
             cell = self._cell(route_id)
-        labels, req_series, up_series = cell
-        sr = labels[0]
-        requests = self.requests
-        if requests is not None:
-            consumer = ""
-            if self.per_consumer:
-                c = req.consumer
-                if c is not None:
-                    consumer = c.get("username") or c["id"]
-            status = req.status
-            key = (sr[0], sr[1], METHODS.get(req.method, "other"),
-                   STATUSES.get(status) or str(status), consumer)
-            values = requests.values
-            if key in values:
-                values[key] += 1
-            else:
-                requests.inc(key)
-        if req_series is not None:
-            value = req.loop.time() - req.t_start
-            req_series[bisect_left(self.req_buckets, value)] += 1
-            req_series[-1] += value
-            t_response = req.t_response
-            if t_response and self.upstream_duration is not None:
-                if up_series is None:
-                    up_series = cell[2] = self.upstream_duration.series(sr)
-                value = t_response - req.t_upstream
-                up_series[bisect_left(self.up_buckets, value)] += 1
-                up_series[-1] += value
-        bandwidth = self.bandwidth
-        if bandwidth is not None:
-            values = bandwidth.values
-            ingress, egress = labels[1], labels[2]
-            if ingress in values and egress in values:
-                values[ingress] += req.req_size
-                values[egress] += req.resp_size
-            else:
-                bandwidth.inc(ingress, req.req_size)
-                bandwidth.inc(egress, req.resp_size)
+        consumer = ""
+        if self.per_consumer:
+            c = req.consumer
+            if c is not None:
+                consumer = c.get("username") or c["id"]
+        t_response = req.t_response
         ctx = req._ctx
-        if ctx is not None and ctx.get("rate_limit_exceeded"):
-            self.rate_limited.inc(sr)
-
+        pending = cell[4]
+        if not pending:
+            self.batch.mark(cell)
+        pending.append((req.method, req.status, consumer, req.loop.time() - req.t_start,
+                        t_response - req.t_upstream if t_response else None,
+                        req.req_size, req.resp_size,
+                        ctx.get("rate_limit_exceeded") if ctx is not None else None))
+        if len(pending) >= batch.FOLD_EVERY:
+            batch.fold_cell(cell)

@@ -209,3 +209,23 @@ def test_rate_limiting_plugin_429s_are_counted(prom_gateway: Callable[..., Gatew
     s = scrape(gw)
     assert value(s, "gateway_rate_limit_exceeded_total", service="users",
                  route="users-list") == rejected
+
+
+def test_pending_records_are_folded_within_a_second_without_a_scrape(
+        prom_gateway: Callable[..., Gateway], prom_upstream: Upstream) -> None:
+    import time
+
+    from tollway.plugins.prometheus import batch
+
+    gw = prom_gateway(doc(prom_upstream.url, [{"name": "prometheus"}]))
+    with httpx.Client(base_url=gw.url) as c:
+        for _ in range(3):
+            c.get("/users")
+    reg = metrics.for_worker(gw.state.plugin_state)
+
+    def counted() -> float:
+        return gw.lt.call(lambda: sum(reg.metrics["gateway_requests_total"].values.values()))
+
+    assert counted() == 0  # appended by the log phase, not folded yet
+    time.sleep(batch.FOLD_AFTER + 0.3)
+    assert counted() == 3  # the worker's timer folded them
