@@ -26,6 +26,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Awaitable
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import parse_qs
 
@@ -47,6 +48,7 @@ CONSUMER_HEADERS = (b"x-consumer-id", b"x-consumer-custom-id", b"x-consumer-user
 OverlayEntry = tuple[bytes, tuple[bytes, ...], bytes]
 Overlay = dict[bytes, OverlayEntry]
 CLEARED_CONSUMER_HEADERS: Overlay = {h: (h, (), b"") for h in CONSUMER_HEADERS}
+OVERLAY_LINES = itemgetter(2)  # an OverlayEntry's lines (b"" for a cleared header)
 
 
 def overlay_entry(name: bytes, values: tuple[bytes, ...]) -> OverlayEntry:
@@ -187,7 +189,8 @@ class PluginAPI:
                 return entry[1][0] if entry[1] else None
         raw = self._raw
         if raw is None:
-            # reversed: the first of repeated headers wins
+            # reversed: the first of repeated headers wins (a dict(zip(map(...))) form
+            # measured ~5k instructions a request more under callgrind than this)
             raw = self._raw = {n.lower(): v for n, v in reversed(self.headers)}
         return raw.get(lname)
 
@@ -227,9 +230,12 @@ class PluginAPI:
         return self.req_overlay
 
     def set_header(self, name: str | bytes, value: str | bytes) -> None:
-        n = _b(name)
-        v = _b(value)
-        self._overlay()[n.lower()] = (n, (v,), n + b": " + v + b"\r\n")
+        n = name if name.__class__ is bytes else _b(name)
+        v = value if value.__class__ is bytes else _b(value)
+        overlay = self.req_overlay
+        if overlay is None:
+            overlay = self.req_overlay = {}
+        overlay[n.lower()] = (n, (v,), n + b": " + v + b"\r\n")
 
     def add_header(self, name: str | bytes, value: str | bytes) -> None:
         n = _b(name)
@@ -383,16 +389,27 @@ class PluginAPI:
         chain = self.chain
         fns = chain.access_fns  # None: consumer-scoped configs, resolved per request
         entries = chain.access
+        if fns is not None:  # the usual chain: pre-bound methods, one loop without lookups
+            i = start
+            for fn in (fns if start == 0 else fns[start:]):
+                try:
+                    pending = fn(self)
+                except Exception:
+                    self._plugin_failed(entries[i].name)
+                    return False
+                i += 1
+                if pending is not None:
+                    self._await_access(pending, i)
+                    return False
+                if self.done:
+                    return False
+            return True
         for i in range(start, len(entries)):
-            if fns is not None:
-                fn = fns[i]
-            else:
-                inst = entries[i].resolve(self.consumer_id)
-                if inst is None:
-                    continue
-                fn = inst.access  # type: ignore[attr-defined]
+            inst = entries[i].resolve(self.consumer_id)
+            if inst is None:
+                continue
             try:
-                pending = fn(self)
+                pending = inst.access(self)  # type: ignore[attr-defined]
             except Exception:
                 self._plugin_failed(entries[i].name)
                 return False

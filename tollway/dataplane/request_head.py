@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from tollway.dataplane.exchange_fields import ExchangeFields
+from tollway.dataplane.plugin_api import OVERLAY_LINES
 
 if TYPE_CHECKING:
     from tollway.dataplane.snapshot import ServiceSpec
@@ -96,7 +97,7 @@ class RequestHead(ExchangeFields):
         host = self.host if (m.route["preserve_host"] and self.host) else svc.host_header
         fwd = self.fwd
         overlay = self.req_overlay
-        added: list[bytes] | None = None  # header lines plugins set
+        added = b""  # header lines plugins set
         if overlay:
             # Plugins changed request headers: drop the client's values they replace —
             # usually there are none (X-Consumer-* and the like), so look before filtering.
@@ -104,16 +105,16 @@ class RequestHead(ExchangeFields):
             if (not overlay.keys().isdisjoint(raw) if raw is not None
                     else any(name.lower() in overlay for name, _ in self.headers)):
                 fwd = [line for line in fwd if line.split(b":", 1)[0].lower() not in overlay]
-            added = []
-            for lname, (_, values, lines) in overlay.items():
-                if lname == b"host":
-                    host = values[0] if values else host
-                elif lines:  # b"" for a cleared header
-                    added.append(lines)
+            host_entry = overlay.get(b"host")
+            if host_entry is None:  # the usual case: every entry's lines, joined in C
+                added = b"".join(map(OVERLAY_LINES, overlay.values()))
+            else:  # a plugin set Host: it goes in the request line's Host, not twice
+                host = host_entry[1][0] if host_entry[1] else host
+                added = b"".join(e[2] for n, e in overlay.items() if n != b"host")
         parts = [self.method, b" ", uri, b" HTTP/1.1\r\nHost: ", host, b"\r\n"]
         parts += fwd
         if added:
-            parts += added
+            parts.append(added)
         fw = self.forwarded
         client = proto.client_ip_bytes
         xff = fw.get(H_XFF)

@@ -157,7 +157,9 @@ class JwtPlugin(Plugin):
 
     def authenticate(self, req: Any) -> Failure | Coroutine[Any, Any, Failure | None] | None:
         header: bytes | None = None
-        if self.fast_header is not None and not (self.uri_param_names and req.query_string):
+        # (a URL without `?` has no query string: no need to build one to know)
+        if self.fast_header is not None and not (
+                self.uri_param_names and b"?" in req.url and req.query_string):
             header = self.header_value(req)
             if header is None:
                 return UNAUTHORIZED
