@@ -37,6 +37,9 @@ DEFAULTS: dict[str, str] = {
     "dns_hostsfile": "/etc/hosts",
     "dns_resolver": "",
     "dns_order": "LAST,SRV,A,CNAME",
+    "dns_valid_ttl": "",
+    "dns_not_found_ttl": "30",
+    "dns_error_ttl": "1",
     "nginx_http_client_max_body_size": "0",
     "upstream_keepalive_pool_size": "512",
     "upstream_keepalive_max_requests": "1000",
@@ -118,6 +121,9 @@ class Settings:
     dns_hostsfile: str
     dns_resolver: tuple[tuple[str, int], ...]  # empty: the nameservers of /etc/resolv.conf
     dns_order: tuple[str, ...]
+    dns_valid_ttl: float | None  # None: each record's own TTL
+    dns_not_found_ttl: float
+    dns_error_ttl: float
     client_max_body_size: int
     keepalive_pool_size: int
     keepalive_max_requests: int
@@ -222,6 +228,16 @@ def _checked(parse: Callable[[str], Any], value: str) -> Any:
     return tuple(out)
 
 
+def _seconds(name: str, value: str) -> float:
+    try:
+        n = float(value)
+    except ValueError:
+        raise SettingsError(f"{name}: expected a number of seconds, got {value!r}") from None
+    if not 0 <= n < float("inf"):
+        raise SettingsError(f"{name}: must be a number of seconds >= 0, got {value!r}")
+    return n
+
+
 def _bool(name: str, value: str) -> bool:
     v = value.strip().lower()
     if v in ("on", "true", "yes", "1"):
@@ -319,6 +335,10 @@ def load(conf_path: str | None = None, env: Mapping[str, str] | None = None,
         dns_hostsfile=values["dns_hostsfile"].strip(),
         dns_resolver=_checked(parse_nameservers, values["dns_resolver"]),
         dns_order=_checked(parse_order, values["dns_order"]),
+        dns_valid_ttl=(_seconds("dns_valid_ttl", values["dns_valid_ttl"])
+                       if values["dns_valid_ttl"].strip() else None),
+        dns_not_found_ttl=_seconds("dns_not_found_ttl", values["dns_not_found_ttl"]),
+        dns_error_ttl=_seconds("dns_error_ttl", values["dns_error_ttl"]),
         client_max_body_size=_size("nginx_http_client_max_body_size",
                                    values["nginx_http_client_max_body_size"]),
         keepalive_pool_size=_int("upstream_keepalive_pool_size",

@@ -59,8 +59,13 @@ DEFAULT_ORDER = ("LAST", "SRV", "A", "CNAME")  # Kong's dns_order default
 Address = tuple[str, int | None, int | None]
 
 
-class NoSuchName(OSError):
-    """The name does not exist (NXDOMAIN): an answer, not a failure of the server."""
+class NotFound(OSError):
+    """DNS answered that the name has no address (a name error, no records): an answer,
+    cached for `dns_not_found_ttl`, unlike a failure to get one (`dns_error_ttl`)."""
+
+
+class NoSuchName(NotFound):
+    """The name does not exist (NXDOMAIN): no other server or record type will know it."""
 
 
 def _query(name: str, qid: int, rtype: int = 1) -> bytes:
@@ -163,7 +168,8 @@ class _DNSProtocol(asyncio.DatagramProtocol):
 class Resolver:
     def __init__(self, hostsfile: str = "/etc/hosts", ttl: float = 30.0,
                  nameservers: list[tuple[str, int]] | None = None,
-                 order: tuple[str, ...] = DEFAULT_ORDER) -> None:
+                 order: tuple[str, ...] = DEFAULT_ORDER, valid_ttl: float | None = None,
+                 not_found_ttl: float = 30.0, error_ttl: float = 1.0) -> None:
         self.hosts = read_hostsfile(hostsfile) if hostsfile else {}
         self.ttl = ttl
         self.cache: dict[str, _Rotation] = {}  # service hosts: their addresses in turn
@@ -171,6 +177,12 @@ class Resolver:
         self.dns_timeout = 2.0
         self.order = order
         self.last: dict[str, str] = {}  # name -> the record type that answered it last
+        # Kong's dns_valid_ttl (replaces every record TTL when set), dns_not_found_ttl and
+        # dns_error_ttl: how long a service host's answer, or its failure, is kept
+        self.valid_ttl = valid_ttl
+        self.not_found_ttl = not_found_ttl
+        self.error_ttl = error_ttl
+        self.failures: dict[str, tuple[float, OSError]] = {}
 
     async def resolve_all(self, host: str) -> tuple[list[Address], float]:
         """Every address of `host` and how long (seconds) the answer may be kept: the
@@ -183,7 +195,8 @@ class Resolver:
         if ip is not None:
             return [(ip, None, None)], float("inf")
         try:
-            return await self._dns(host)
+            addresses, ttl = await self._dns(host)
+            return addresses, (ttl if self.valid_ttl is None else self.valid_ttl)
         except OSError as exc:
             dns_error = exc
         loop = asyncio.get_running_loop()
@@ -191,7 +204,10 @@ class Resolver:
         try:
             infos = await loop.getaddrinfo(host, 80, type=socket.SOCK_STREAM, family=family)
         except OSError as exc:
-            raise OSError(f"{host}: {dns_error}; {exc}") from exc
+            # not found when both say so; a DNS failure stays a failure (retried sooner)
+            kind = (NotFound if isinstance(dns_error, NotFound)
+                    and isinstance(exc, socket.gaierror) else OSError)
+            raise kind(f"{host}: {dns_error}; {exc}") from exc
         ips = list(dict.fromkeys(str(i[4][0]) for i in infos))
         if not ips:
             raise OSError(f"no address for {host}")
@@ -208,7 +224,7 @@ class Resolver:
             try:
                 answer = await self._ask(host, RTYPES[t])
             except NoSuchName as exc:
-                raise OSError(f"{host}: {exc}") from exc
+                raise NoSuchName(f"{host}: {exc}") from exc
             # another OSError: no nameserver answered; they will not for the next type
             if not answer.records:
                 continue
@@ -216,7 +232,7 @@ class Resolver:
             if t != "SRV":
                 return [(r, None, None) for r in answer.records], answer.ttl
             return await self._srv_addresses(answer)
-        raise OSError(f"{host}: no {'/'.join(types)} record")
+        raise NotFound(f"{host}: no {'/'.join(types)} record")
 
     async def _srv_addresses(self, answer: Answer) -> tuple[list[Address], float]:
         best = min(r[0] for r in answer.records)
@@ -278,10 +294,23 @@ class Resolver:
         ip = self.static(host)
         if ip is not None:
             return (ip, port, sni, tls_key)
-        now = asyncio.get_running_loop().time()
+        loop = asyncio.get_running_loop()
+        now = loop.time()
         hit = self.cache.get(host)
         if hit is None or hit.expires <= now:
-            addresses, ttl = await self.resolve_all(host)
+            failed = self.failures.get(host)
+            if failed is not None and failed[0] > now:
+                # a name that just failed is not asked again for every request
+                raise type(failed[1])(str(failed[1]))
+            try:
+                addresses, ttl = await self.resolve_all(host)
+            except OSError as exc:
+                keep = self.not_found_ttl if isinstance(exc, NotFound) else self.error_ttl
+                if len(self.failures) > 10_000:
+                    self.failures.clear()
+                self.failures[host] = (loop.time() + keep, exc)
+                raise
+            self.failures.pop(host, None)
             hit = self.cache[host] = _Rotation(now + max(ttl, 1.0), addresses)
         addr, srv_port = hit.next()
         return (addr, port if srv_port is None else srv_port, sni, tls_key)

@@ -14,7 +14,7 @@ from dataplane_helpers import Gateway, LoopThread
 from dns_support import DNSServer
 
 from tollway import settings as settings_mod
-from tollway.dataplane.resolver import DEFAULT_ORDER, Resolver
+from tollway.dataplane.resolver import DEFAULT_ORDER, NotFound, Resolver
 
 
 @pytest.fixture
@@ -176,3 +176,51 @@ def test_names_dns_does_not_know_go_to_the_system_resolver(dns: DNSServer) -> No
     addresses, _ = asyncio.run(silent.resolve_all("localhost"))
     assert ("127.0.0.1", None, None) in addresses
     assert time.monotonic() - started < 1.0
+
+
+def test_failures_are_kept_for_dns_not_found_ttl_and_dns_error_ttl(dns: DNSServer) -> None:
+    r = Resolver("", nameservers=[("127.0.0.1", dns.port)], not_found_ttl=30.0,
+                 error_ttl=1.0)
+
+    async def twice(host: str) -> list[str]:
+        errors = []
+        for _ in range(2):
+            try:
+                await r.resolve(host, 80, None)
+            except OSError as exc:
+                errors.append(type(exc).__name__)
+        return errors
+
+    # a name that does not exist: asked once, the second request fails from the cache
+    assert asyncio.run(twice("nowhere.test")) == ["NotFound", "NotFound"]
+    assert dns.asked.count(("nowhere.test", "SRV")) == 1
+    # once it exists, the cached failure still holds until dns_not_found_ttl runs out
+    dns.zone[("nowhere.test", "A")] = ["127.0.0.9"]
+    assert asyncio.run(twice("nowhere.test")) == ["NotFound", "NotFound"]
+    r.failures["nowhere.test"] = (0.0, r.failures["nowhere.test"][1])  # as if 30 s passed
+    assert asyncio.run(r.resolve("nowhere.test", 80, None))[0] == "127.0.0.9"
+    # no nameserver answering is an error, kept for dns_error_ttl only (1 s)
+    silent = Resolver("", nameservers=[("127.0.0.1", 9)], error_ttl=0.3)
+    silent.dns_timeout = 0.2
+
+    async def fails_then_retries() -> tuple[bool, bool]:
+        loop = asyncio.get_running_loop()
+        with pytest.raises(OSError):
+            await silent.resolve("nothing.invalid", 80, None)
+        cached = silent.failures["nothing.invalid"][0] - loop.time()
+        return 0 < cached <= 0.3, not isinstance(silent.failures["nothing.invalid"][1],
+                                                 NotFound)
+
+    assert asyncio.run(fails_then_retries()) == (True, True)
+
+
+def test_dns_valid_ttl_replaces_record_ttls(dns: DNSServer) -> None:
+    dns.ttl = 5
+    dns.zone[("svc.test", "A")] = ["127.0.0.1"]
+    r = Resolver("", nameservers=[("127.0.0.1", dns.port)], valid_ttl=120.0)
+    assert asyncio.run(r.resolve_all("svc.test")) == ([("127.0.0.1", None, None)], 120.0)
+    s = settings_mod.load(env={}, overrides={"dns_valid_ttl": "120", "dns_error_ttl": "0.5"})
+    assert (s.dns_valid_ttl, s.dns_not_found_ttl, s.dns_error_ttl) == (120.0, 30.0, 0.5)
+    with pytest.raises(settings_mod.SettingsError,
+                       match="dns_not_found_ttl: expected a number of seconds, got 'x'"):
+        settings_mod.load(env={}, overrides={"dns_not_found_ttl": "x"})
