@@ -40,6 +40,7 @@ DEFAULTS: dict[str, str] = {
     "dns_valid_ttl": "",
     "dns_not_found_ttl": "30",
     "dns_error_ttl": "1",
+    "dns_stale_ttl": "3600",
     "nginx_http_client_max_body_size": "0",
     "upstream_keepalive_pool_size": "512",
     "upstream_keepalive_max_requests": "1000",
@@ -124,6 +125,7 @@ class Settings:
     dns_valid_ttl: float | None  # None: each record's own TTL
     dns_not_found_ttl: float
     dns_error_ttl: float
+    dns_stale_ttl: float
     client_max_body_size: int
     keepalive_pool_size: int
     keepalive_max_requests: int
@@ -339,6 +341,7 @@ def load(conf_path: str | None = None, env: Mapping[str, str] | None = None,
                        if values["dns_valid_ttl"].strip() else None),
         dns_not_found_ttl=_seconds("dns_not_found_ttl", values["dns_not_found_ttl"]),
         dns_error_ttl=_seconds("dns_error_ttl", values["dns_error_ttl"]),
+        dns_stale_ttl=_seconds("dns_stale_ttl", values["dns_stale_ttl"]),
         client_max_body_size=_size("nginx_http_client_max_body_size",
                                    values["nginx_http_client_max_body_size"]),
         keepalive_pool_size=_int("upstream_keepalive_pool_size",

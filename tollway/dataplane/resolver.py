@@ -169,7 +169,8 @@ class Resolver:
     def __init__(self, hostsfile: str = "/etc/hosts", ttl: float = 30.0,
                  nameservers: list[tuple[str, int]] | None = None,
                  order: tuple[str, ...] = DEFAULT_ORDER, valid_ttl: float | None = None,
-                 not_found_ttl: float = 30.0, error_ttl: float = 1.0) -> None:
+                 not_found_ttl: float = 30.0, error_ttl: float = 1.0,
+                 stale_ttl: float = 3600.0) -> None:
         self.hosts = read_hostsfile(hostsfile) if hostsfile else {}
         self.ttl = ttl
         self.cache: dict[str, _Rotation] = {}  # service hosts: their addresses in turn
@@ -183,6 +184,10 @@ class Resolver:
         self.not_found_ttl = not_found_ttl
         self.error_ttl = error_ttl
         self.failures: dict[str, tuple[float, OSError]] = {}
+        # dns_stale_ttl: an expired answer still serves this long while it is looked up
+        # again in the background, and while DNS is down
+        self.stale_ttl = stale_ttl
+        self.refreshing: dict[str, asyncio.Task[None]] = {}
 
     async def resolve_all(self, host: str) -> tuple[list[Address], float]:
         """Every address of `host` and how long (seconds) the answer may be kept: the
@@ -297,7 +302,12 @@ class Resolver:
         loop = asyncio.get_running_loop()
         now = loop.time()
         hit = self.cache.get(host)
-        if hit is None or hit.expires <= now:
+        if hit is not None and hit.expires <= now < hit.expires + self.stale_ttl:
+            # expired but not stale for long: served while a lookup runs in the background
+            if host not in self.refreshing:
+                task = loop.create_task(self._refresh(host))
+                self.refreshing[host] = task
+        elif hit is None or hit.expires <= now:
             failed = self.failures.get(host)
             if failed is not None and failed[0] > now:
                 # a name that just failed is not asked again for every request
@@ -314,6 +324,19 @@ class Resolver:
             hit = self.cache[host] = _Rotation(now + max(ttl, 1.0), addresses)
         addr, srv_port = hit.next()
         return (addr, port if srv_port is None else srv_port, sni, tls_key)
+
+    async def _refresh(self, host: str) -> None:
+        """The background lookup of an expired service host: a new answer replaces the
+        stale one; a failure keeps it until it is stale for longer than `stale_ttl`."""
+        try:
+            addresses, ttl = await self.resolve_all(host)
+        except OSError:
+            pass
+        else:
+            now = asyncio.get_running_loop().time()
+            self.cache[host] = _Rotation(now + max(ttl, 1.0), addresses)
+        finally:
+            self.refreshing.pop(host, None)
 
 
 class _Rotation:

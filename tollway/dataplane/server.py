@@ -66,7 +66,8 @@ class ServerState:
                                  order=settings.dns_order,
                                  valid_ttl=settings.dns_valid_ttl,
                                  not_found_ttl=settings.dns_not_found_ttl,
-                                 error_ttl=settings.dns_error_ttl)
+                                 error_ttl=settings.dns_error_ttl,
+                                 stale_ttl=settings.dns_stale_ttl)
         # Plugin state that must survive config swaps (counters, caches, clients).
         self.plugin_state: dict[str, Any] = {}
         self.snapshot = Snapshot(config, self.resolver, settings, self.plugin_state)

@@ -93,7 +93,8 @@ class Supervisor:
                                  order=settings.dns_order,
                                  valid_ttl=settings.dns_valid_ttl,
                                  not_found_ttl=settings.dns_not_found_ttl,
-                                 error_ttl=settings.dns_error_ttl)
+                                 error_ttl=settings.dns_error_ttl,
+                                 stale_ttl=settings.dns_stale_ttl)
         self.next_scrape = 0
         self.hostname = socket.gethostname()
         self.node_id = os.environ.get("TOLLWAY_NODE_ID") or str(

@@ -224,3 +224,33 @@ def test_dns_valid_ttl_replaces_record_ttls(dns: DNSServer) -> None:
     with pytest.raises(settings_mod.SettingsError,
                        match="dns_not_found_ttl: expected a number of seconds, got 'x'"):
         settings_mod.load(env={}, overrides={"dns_not_found_ttl": "x"})
+
+
+def test_expired_answers_serve_while_refreshed_and_while_dns_is_down(dns: DNSServer) -> None:
+    dns.ttl = 1
+    dns.zone[("svc.test", "A")] = ["127.0.0.1"]
+    r = Resolver("", nameservers=[("127.0.0.1", dns.port)], stale_ttl=3600.0)
+
+    async def scenario() -> list[str]:
+        seen = [(await r.resolve("svc.test", 80, None))[0]]
+        dns.zone[("svc.test", "A")] = ["127.0.0.2"]
+        await asyncio.sleep(1.1)  # the answer expired
+        # no wait for DNS: the stale address, and a lookup in the background
+        seen.append((await r.resolve("svc.test", 80, None))[0])
+        refresh = r.refreshing.get("svc.test")
+        assert refresh is not None
+        await refresh
+        seen.append((await r.resolve("svc.test", 80, None))[0])
+        # DNS goes away: once expired, the last answer keeps serving
+        dns.close()
+        r.dns_timeout = 0.2
+        await asyncio.sleep(1.1)
+        seen.append((await r.resolve("svc.test", 80, None))[0])
+        pending = r.refreshing.get("svc.test")
+        if pending is not None:
+            await pending
+        seen.append((await r.resolve("svc.test", 80, None))[0])
+        return seen
+
+    assert asyncio.run(scenario()) == ["127.0.0.1", "127.0.0.1", "127.0.0.2", "127.0.0.2",
+                                       "127.0.0.2"]
