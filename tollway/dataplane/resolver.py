@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from tollway.dataplane.upstream.pool import Origin
+from tollway.settings import Settings
 
 
 def read_hostsfile(path: str) -> dict[str, str]:
@@ -188,6 +189,14 @@ class Resolver:
         # again in the background, and while DNS is down
         self.stale_ttl = stale_ttl
         self.refreshing: dict[str, asyncio.Task[None]] = {}
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Resolver:
+        """The resolver the `dns_*` settings describe."""
+        return cls(settings.dns_hostsfile, nameservers=list(settings.dns_resolver) or None,
+                   order=settings.dns_order, valid_ttl=settings.dns_valid_ttl,
+                   not_found_ttl=settings.dns_not_found_ttl, error_ttl=settings.dns_error_ttl,
+                   stale_ttl=settings.dns_stale_ttl)
 
     async def resolve_all(self, host: str) -> tuple[list[Address], float]:
         """Every address of `host` and how long (seconds) the answer may be kept: the

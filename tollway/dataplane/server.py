@@ -61,13 +61,7 @@ class ServerState:
                  loop: asyncio.AbstractEventLoop) -> None:
         self.settings = settings
         self.loop = loop
-        self.resolver = Resolver(settings.dns_hostsfile,
-                                 nameservers=list(settings.dns_resolver) or None,
-                                 order=settings.dns_order,
-                                 valid_ttl=settings.dns_valid_ttl,
-                                 not_found_ttl=settings.dns_not_found_ttl,
-                                 error_ttl=settings.dns_error_ttl,
-                                 stale_ttl=settings.dns_stale_ttl)
+        self.resolver = Resolver.from_settings(settings)
         # Plugin state that must survive config swaps (counters, caches, clients).
         self.plugin_state: dict[str, Any] = {}
         self.snapshot = Snapshot(config, self.resolver, settings, self.plugin_state)

@@ -88,13 +88,7 @@ class Supervisor:
         self.stopping = False
         self.started_at = time.time()
         self.restarts = 0
-        self.resolver = Resolver(settings.dns_hostsfile,
-                                 nameservers=list(settings.dns_resolver) or None,
-                                 order=settings.dns_order,
-                                 valid_ttl=settings.dns_valid_ttl,
-                                 not_found_ttl=settings.dns_not_found_ttl,
-                                 error_ttl=settings.dns_error_ttl,
-                                 stale_ttl=settings.dns_stale_ttl)
+        self.resolver = Resolver.from_settings(settings)
         self.next_scrape = 0
         self.hostname = socket.gethostname()
         self.node_id = os.environ.get("TOLLWAY_NODE_ID") or str(
