@@ -16,7 +16,7 @@ import os
 from pathlib import Path
 
 from tollway.config.model import Config
-from tollway.controlplane.store.times import Times
+from tollway.controlplane.store.times import Times, decode
 
 log = logging.getLogger("tollway.node")
 
@@ -40,7 +40,7 @@ def save(prefix: Path, config: Config, revision: int | None, times: Times | None
     os.replace(tmp, target)
 
 
-def load(prefix: Path) -> tuple[Config, int | None, Times] | None:
+def load(prefix: Path) -> tuple[Config, int | None, Times | None] | None:
     """(config, revision, entity times) from the cache; None when there is none or it is
     unreadable (then logged: a damaged cache must not pass for an empty config)."""
     target = path(prefix)
@@ -49,7 +49,7 @@ def load(prefix: Path) -> tuple[Config, int | None, Times] | None:
         config = Config.from_entities(raw["entities"])
         revision = raw.get("revision")
         # a cache written before times were kept has none
-        times = {str(k): (int(v[0]), int(v[1])) for k, v in (raw.get("times") or {}).items()}
+        times = decode(raw["times"]) if raw.get("times") else None
     except FileNotFoundError:
         return None
     except (OSError, ValueError, KeyError, TypeError) as exc:

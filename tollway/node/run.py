@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 import uvicorn
 import uvloop
@@ -17,7 +17,7 @@ from tollway.config.model import Config
 from tollway.controlplane.admin import create_admin_app, create_status_app
 from tollway.controlplane.admin.auth import TokenError, insecure_bind, load_tokens
 from tollway.controlplane.store import NotMigrated, Store, StoreError, open_store
-from tollway.controlplane.store.times import Times, stored
+from tollway.controlplane.store.times import Times
 from tollway.dataplane.server import bind_listener
 from tollway.dataplane.tls import TLSError, server_options
 from tollway.node import cache
@@ -40,7 +40,7 @@ class Initial:
     store: Store | None
     revision: int | None
     reachable: bool = True  # False: started on the on-disk cache, the database is down
-    times: Times = field(default_factory=dict)  # entity id -> (created_at, updated_at)
+    times: Times | None = None  # entity id -> (created_at, updated_at)
 
 
 def initial_config(settings: Settings, paths: list[str]) -> Initial:
@@ -62,17 +62,14 @@ def initial_config(settings: Settings, paths: list[str]) -> Initial:
     try:
         if config is not None:
             rev, _ = store.append(config, "tollway start", f"loaded from {', '.join(paths)}")
-            return Initial(config, store, rev.number,
-                           times=stored(config.entities, rev.times, rev.created_at))
+            return Initial(config, store, rev.number, times=rev.times)
         latest = store.latest()
     except StoreError as exc:
         store.close()
         raise StartError(str(exc)) from exc
     if latest is None:
         return Initial(Config.empty(), store, None)
-    config = latest.config
-    return Initial(config, store, latest.number,
-                   times=stored(config.entities, latest.times, latest.created_at))
+    return Initial(latest.config, store, latest.number, times=latest.times)
 
 
 def _from_cache(settings: Settings, config: Config | None, exc: StoreError) -> Initial:
@@ -110,8 +107,7 @@ async def serve(settings: Settings, config_paths: list[str]) -> int:
     init = initial_config(settings, config_paths)
     config = init.config
     settings.prefix.mkdir(parents=True, exist_ok=True)
-    node = Supervisor(settings, config, init.store, init.revision, init.reachable)
-    node.times = init.times
+    node = Supervisor(settings, config, init.store, init.revision, init.reachable, init.times)
     try:
         node.served = node.prepare(config)
     except ApplyError as exc:

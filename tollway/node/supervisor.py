@@ -69,16 +69,14 @@ class WorkerHandle:
 
 class Supervisor:
     def __init__(self, settings: Settings, config: Config, store: Store | None,
-                 revision: int | None = None, db_reachable: bool = True) -> None:
+                 revision: int | None = None, db_reachable: bool = True,
+                 times: Times | None = None) -> None:
         self.settings = settings
         self.config = config  # as stored: vault references unresolved
         # what the workers get: vault references resolved (`prepare` sets it; start-up
         # calls it before any worker is spawned)
         self.served = config
         self.revision = revision
-        # created_at / updated_at of the running config's entities (store/times.py): the
-        # stored revision's, so every node and every restart reports the same
-        self.times: Times = {}
         self.store = store
         self.db_reachable = store is not None and db_reachable
         self.db_error: str | None = None
@@ -87,6 +85,11 @@ class Supervisor:
         self.next_id = 0
         self.stopping = False
         self.started_at = time.time()
+        # created_at / updated_at of the running config's entities (store/times.py): the
+        # stored revision's, so every node and every restart reports the same; without one
+        # (DB-less, an old cache) the entities count as created when the node started
+        self.times: Times = (times if times is not None
+                             else stored(config.entities, None, self.started_at))
         self.restarts = 0
         self.resolver = Resolver.from_settings(settings)
         self.next_scrape = 0
@@ -244,23 +247,23 @@ class Supervisor:
                     raise
                 self.database_up()
                 revision = rev.number
-                times = stored(config.entities, rev.times, rev.created_at)
+                times = rev.times
             elif if_match is not None and not if_match_ok(if_match, self.config.hash):
                 raise PreconditionFailed(if_match, self.config.hash, None)
             else:
                 times = carry(self.config.entities, self.times, config.entities,
-                              int(time.time()), touched, int(self.started_at))
+                              int(time.time()), touched)
             await self.deliver(config, served, revision, times)
             return self.revision
 
     async def deliver(self, config: Config, served: Config, revision: int | None,
-                      times: Times) -> None:
+                      times: Times | None) -> None:
         """Send `served` (resolved `config`) to every worker and wait for their acks; the
         caller holds `self.lock`. A config with the hash already served is not rebuilt.
         `times`: the entity timestamps of `config`."""
         unchanged = config.hash == self.config.hash
         self.config, self.served, self.revision = config, served, revision
-        self.times = times
+        self.times = times or {}
         if self.store is not None:
             await asyncio.to_thread(self._save_cache)
         if unchanged:

@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING
 
 from tollway.controlplane.store import StoreError, migrate
 from tollway.controlplane.store import cluster as cluster_store
-from tollway.controlplane.store.times import stored
 from tollway.node.supervisor import ApplyError
 
 if TYPE_CHECKING:
@@ -109,8 +108,7 @@ class ClusterSync:
                 log.error("revision %d cannot be served on this node; keeping revision %s: "
                           "%s", rev.number, node.revision, exc)
                 return False
-            await node.deliver(config, served, rev.number,
-                               stored(config.entities, rev.times, rev.created_at))
+            await node.deliver(config, served, rev.number, rev.times)
             self.synced += 1
         log.info("serving revision %d (hash %s) from the database", rev.number, rev.hash)
         return True

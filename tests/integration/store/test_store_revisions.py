@@ -187,12 +187,14 @@ def test_entity_times_are_stored_with_each_revision(store: Store) -> None:
     assert not created_again and same.times == rev2.times
 
 
-def test_a_revision_stored_before_times_has_none(store: Store) -> None:
+def test_a_revision_stored_before_times_counts_from_its_own_time(store: Store) -> None:
     rev1, _ = store.append(cfg("a.internal", "/a"))
     with store.engine.begin() as conn:
         conn.execute(sa.text("UPDATE config_revisions SET times = NULL"))
     old = store.get(rev1.number)
-    assert old is not None and old.times is None
+    # read back, its entities count as created when that revision was stored
+    assert old is not None and old.times is not None
+    assert set(old.times.values()) == {(int(rev1.created_at), int(rev1.created_at))}
     # the next revision takes its entities as created when that revision was stored
     rev2, _ = store.append(cfg("b.internal", "/a"))
     assert rev2.times is not None

@@ -34,7 +34,8 @@ def test_new_changed_touched_and_unchanged_entities() -> None:
 def test_a_revision_stored_before_times_were_kept() -> None:
     # its entities count as created when that revision was: the same on every node
     assert times.stored(entities(), None, 42.9) == {SVC.lower(): (42, 42), ROUTE: (42, 42)}
-    carried = times.carry(entities(), None, entities(read_timeout=1), now=100, unknown=42)
+    carried = times.carry(entities(), times.stored(entities(), None, 42.9),
+                          entities(read_timeout=1), now=100)
     assert carried == {SVC.lower(): (42, 100), ROUTE: (42, 42)}
 
 

@@ -55,8 +55,7 @@ class Revision:
     author: str | None
     message: str | None
     entities: dict[str, list[dict[str, Any]]] | None = None  # None in listings
-    # entity id -> (created_at, updated_at); None in listings and in revisions stored
-    # before timestamps were kept
+    # entity id -> (created_at, updated_at), one per entity; None in listings
     times: times_mod.Times | None = None
 
     @property
@@ -166,16 +165,16 @@ class Store:
                 if number is not None:
                     previous = conn.execute(sa.select(config_revisions).where(
                         config_revisions.c.revision == number)).first()
-                if previous is not None and current == config.hash:
-                    return _revision(previous, full=False, times=True), False
+                head_rev = _revision(previous, full=True) if previous is not None else None
+                if head_rev is not None and current == config.hash:
+                    return head_rev, False
                 now = time.time()
                 # the times are derived inside the transaction, from the head it replaces:
                 # whichever node or caller writes, they carry on from the stored ones
                 times = times_mod.carry(
-                    json.loads(previous.entities) if previous is not None else None,
-                    times_mod.loads(previous.times) if previous is not None else None,
-                    config.entities, int(now), touched,
-                    int(previous.created_at) if previous is not None else None)
+                    head_rev.entities if head_rev is not None else None,
+                    head_rev.times if head_rev is not None else None,
+                    config.entities, int(now), touched)
                 rev = Revision((number or 0) + 1, config.hash, now, author, message,
                                config.entities, times)
                 conn.execute(config_revisions.insert().values(
@@ -225,15 +224,17 @@ def _lock_head(conn: Connection) -> sa.Select[Any]:
     return query.with_for_update() if conn.dialect.name == "postgresql" else query
 
 
-def _revision(row: Any, full: bool, times: bool | None = None) -> Revision:
-    """A Revision from a row; `full`: with its entities (and, unless `times` is False, its
-    entity times)."""
+def _revision(row: Any, full: bool) -> Revision:
+    """A Revision from a row; `full`: with its entities and their times (one per entity,
+    also for a revision stored before times were kept: `times.stored`)."""
     m = row._mapping
-    entities = json.loads(m["entities"]) if full else None
-    with_times = full if times is None else times
-    return Revision(int(m["revision"]), str(m["hash"]), float(m["created_at"]), m["author"],
-                    m["message"], entities,
-                    times_mod.loads(m["times"]) if with_times else None)
+    created_at = float(m["created_at"])
+    entities = times = None
+    if full:
+        entities = json.loads(m["entities"])
+        times = times_mod.stored(entities, times_mod.loads(m["times"]), created_at)
+    return Revision(int(m["revision"]), str(m["hash"]), created_at, m["author"],
+                    m["message"], entities, times)
 
 
 def _reason(exc: BaseException) -> str:

@@ -34,12 +34,11 @@ def _rows(entities: Entities) -> Iterator[tuple[str, dict[str, Any]]]:
 
 
 def carry(old: Entities | None, old_times: Times | None, new: Entities, now: int,
-          touched: Collection[str] = (), unknown: int | None = None) -> Times:
-    """The times of `new`, the revision after `old` (whose times are `old_times`; `unknown`:
-    the created_at to assume for an old entity without recorded times)."""
+          touched: Collection[str] = ()) -> Times:
+    """The times of `new`, the revision after `old` (whose times are `old_times`, one per
+    entity: see `stored`)."""
     before = dict(_rows(old)) if old else {}
     known = old_times or {}
-    fallback = now if unknown is None else unknown
     lowered = {t.lower() for t in touched}
     out: Times = {}
     for ident, row in _rows(new):
@@ -47,7 +46,7 @@ def carry(old: Entities | None, old_times: Times | None, new: Entities, now: int
         if prev is None:
             out[ident] = (now, now)
             continue
-        created, updated = known.get(ident, (fallback, fallback))
+        created, updated = known.get(ident, (now, now))
         if ident in lowered or prev != row:
             updated = now
         out[ident] = (created, updated)
@@ -63,7 +62,12 @@ def loads(text: str | None) -> Times | None:
     """The stored form back; None for a revision stored without timestamps."""
     if not text:
         return None
-    return {k: (int(v[0]), int(v[1])) for k, v in json.loads(text).items()}
+    return decode(json.loads(text))
+
+
+def decode(data: dict[str, Any]) -> Times:
+    """Times from their JSON form (`dumps`, or an object inside another document)."""
+    return {str(k): (int(v[0]), int(v[1])) for k, v in data.items()}
 
 
 def stored(entities: Entities, times: Times | None, created_at: float) -> Times:
