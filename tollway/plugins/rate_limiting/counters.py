@@ -61,6 +61,10 @@ class MemoryCounters:
                 del table[k]
         return usages
 
+    def home_words(self, keys: list[int]) -> None:
+        """No home slots here: `counted` is never the way."""
+        return None
+
     def get(self, key: int, now: int) -> int:
         slot = self.table.get(key)
         return slot[0] if slot is not None and slot[1] > now else 0
@@ -150,6 +154,53 @@ class SharedCounters:
         finally:
             if self.locked:
                 fcntl.flock(fd, fcntl.LOCK_UN)
+        return usages
+
+    @staticmethod
+    def home_words(keys: list[int]) -> tuple[list[int], list[int]]:
+        """For `counted`: the words of each key's home slot holding its hash and its count
+        (computed once per key, not per request)."""
+        homes = [HOME_WORD + (h % SLOTS) * 3 for h in keys]
+        return homes, [w + 2 for w in homes]
+
+    def counted(self, words: tuple[list[int], list[int]], keys: list[int],
+                limits: list[float]) -> list[int] | None:
+        """check_and_incr's usual case, when every key's counter is live in its home slot
+        (`words`, from home_words): the usages before this request, incremented when all
+        are under their limits; None when a key is elsewhere or not counted yet (the first
+        request of a window, a collision): then check_and_incr, which probes and claims.
+        No expiry check: a key names its window, so a slot holding it is live for as long
+        as callers pass it (the handler renews its keys every second)."""
+        if not self.locked:
+            return self._counted(words, keys, limits)
+        fcntl.flock(self.fd, fcntl.LOCK_EX)
+        try:
+            return self._counted(words, keys, limits)
+        finally:
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+
+    def _counted(self, words: tuple[list[int], list[int]], keys: list[int],
+                 limits: list[float]) -> list[int] | None:
+        # Indexed loops: zip() over three lists, or map(q.__getitem__, ...), cost more
+        # here than they save (a timeit of the two-window case: 440 ns against 690 ns for
+        # zip and 820 ns for check_and_incr).
+        q = self.q
+        usages = []
+        admit = True
+        i = 0
+        for w in words[0]:
+            if q[w] != keys[i]:
+                return None
+            c = q[w + 2]
+            usages.append(c)
+            if c >= limits[i]:
+                admit = False
+            i += 1  # noqa: SIM113 (see above: enumerate costs more)
+        if admit:
+            i = 0
+            for w in words[1]:
+                q[w] = usages[i] + 1
+                i += 1  # noqa: SIM113
         return usages
 
     def get(self, key: int, now: int) -> int:

@@ -30,6 +30,8 @@ RETRY_AFTER_START = RETRY_AFTER + b": "
 # Kong's constant tables: header names per period, built once.
 X_LIMIT = {p: b"X-RateLimit-Limit-" + p.capitalize().encode() for p in PERIODS}
 X_REMAINING = {p: b"X-RateLimit-Remaining-" + p.capitalize().encode() for p in PERIODS}
+# (counter keys, their hashes, window ends, home-slot words for SharedCounters.counted)
+Memo = tuple[list[str], list[int], list[int], tuple[list[int], list[int]] | None]
 MEMO_MAX = 10_000  # identifiers remembered per second (counter keys, hashes, window ends)
 
 
@@ -87,8 +89,9 @@ class RateLimiting(Plugin):
             *self.x_limit, *self.x_remaining, RATELIMIT_LIMIT, RATELIMIT_REMAINING,
             RATELIMIT_RESET))
         self.names_rejected = self.names | {RETRY_AFTER.lower()}
-        # identifier -> (counter keys, their hashes, window ends), for the second `memo_now`
-        self.memo: dict[str, tuple[list[str], list[int], list[int]]] = {}
+        # identifier -> (counter keys, their hashes, window ends, their home slots in the
+        # node's table or None), for the second `memo_now`
+        self.memo: dict[str, Memo] = {}
         self.memo_now = -1
         self.route_id, self.service_id = _fk(entity, "route"), _fk(entity, "service")
         self.key_prefix = f"ratelimit:{self.route_id}:{self.service_id}:"
@@ -151,8 +154,12 @@ class RateLimiting(Plugin):
             if memo is None:
                 memo = self._memo(ident, now, window_starts(now))
             ends = memo[2]
-            self.finish(req, self.local.check_and_incr(memo[1], ends, self.limits, now),
-                        now, ends)
+            slots = memo[3]
+            usages = (self.local.counted(slots, memo[1], self.limits)
+                      if slots is not None else None)
+            if usages is None:
+                usages = self.local.check_and_incr(memo[1], ends, self.limits, now)
+            self.finish(req, usages, now, ends)
             return None
         starts = window_starts(now)
         periods = self.periods
@@ -188,10 +195,10 @@ class RateLimiting(Plugin):
     def _keys(self, ident: str, starts: dict[str, int]) -> list[str]:
         return self._memo(ident, starts["second"], starts)[0]
 
-    def _memo(self, ident: str, now: int, starts: dict[str, int]
-              ) -> tuple[list[str], list[int], list[int]]:
-        """The counter keys of `ident` at `now`, their hashes and window ends: built once
-        per identifier and second (every window start is the same within a second)."""
+    def _memo(self, ident: str, now: int, starts: dict[str, int]) -> Memo:
+        """The counter keys of `ident` at `now`, their hashes, window ends and home slots:
+        built once per identifier and second (every window start is the same within a
+        second)."""
         if now != self.memo_now:
             self.memo_now = now
             self.memo = {}
@@ -199,15 +206,16 @@ class RateLimiting(Plugin):
         if hit is None:
             prefix = self.key_prefix + ident
             keys = [f"{prefix}:{starts[p] * 1000}:{p}" for p in self.periods]
-            hit = (keys, [key_hash(k) for k in keys],
-                   [starts[p] + EXPIRATION[p] for p in self.periods])
+            hashes = [key_hash(k) for k in keys]
+            hit = (keys, hashes, [starts[p] + EXPIRATION[p] for p in self.periods],
+                   self.local.home_words(hashes) if self.local is not None else None)
             if len(self.memo) >= MEMO_MAX:
                 self.memo.clear()
             self.memo[ident] = hit
         return hit
 
     def _local(self, ident: str, now: int, starts: dict[str, int]) -> list[int]:
-        _, hashes, ends = self._memo(ident, now, starts)
+        _, hashes, ends, _ = self._memo(ident, now, starts)
         usages: list[int] = self.local.check_and_incr(hashes, ends, self.limits, now)
         return usages
 
