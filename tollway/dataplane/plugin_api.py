@@ -474,12 +474,12 @@ class PluginAPI:
         chain = self.chain
         fns = chain.response_fns
         if headers is None and fns is not None:
-            for i, fn in enumerate(fns):
+            for fn in fns:  # (no enumerate: the index is only needed when one fails)
                 try:
                     fn(self)
                 except Exception:
                     log.exception("plugin %s failed in the response phase",
-                                  chain.response[i].name)
+                                  chain.response[fns.index(fn)].name)
             return
         consumer_id = self.consumer_id
         for entry in chain.response:
@@ -522,11 +522,12 @@ class PluginAPI:
         chain = self.chain
         fns = chain.log_fns
         if fns is not None:
-            for i, fn in enumerate(fns):
+            for fn in fns:
                 try:
                     fn(self)
                 except Exception:
-                    log.exception("plugin %s failed in the log phase", chain.log[i].name)
+                    log.exception("plugin %s failed in the log phase",
+                                  chain.log[fns.index(fn)].name)
             return
         consumer_id = self.consumer_id
         for entry in chain.log:

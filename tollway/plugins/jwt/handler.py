@@ -157,9 +157,10 @@ class JwtPlugin(Plugin):
 
     def authenticate(self, req: Any) -> Failure | Coroutine[Any, Any, Failure | None] | None:
         header: bytes | None = None
-        # (a URL without `?` has no query string: no need to build one to know)
+        # (a URL without `?` has no query string: no need to build one to know; find, not
+        # `in`: bytes.__contains__ first tries its operand as an int and builds a TypeError)
         if self.fast_header is not None and not (
-                self.uri_param_names and b"?" in req.url and req.query_string):
+                self.uri_param_names and req.url.find(b"?") >= 0 and req.query_string):
             header = self.header_value(req)
             if header is None:
                 return UNAUTHORIZED

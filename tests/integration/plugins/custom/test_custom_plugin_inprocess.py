@@ -234,3 +234,35 @@ def test_a_raising_plugin(broken: None, stamp_gateway: MakeGateway, stamp_upstre
         time.sleep(0.01)
     assert f"plugin {Broken.name} failed" in caplog.text
     assert f"boom in {phase}" in caplog.text
+
+
+class BrokenHeaders(Plugin):
+    """Only a `response_headers` phase, which raises: the chain's light response path."""
+
+    name = "test-custom-broken-headers"
+    priority = 1000  # after cors (2000): the second of the route's response phase
+    config_schema: ClassVar[Record] = Record(fields={})
+
+    def response_headers(self, req: Any) -> None:
+        raise RuntimeError("boom in response_headers")
+
+
+def test_a_raising_response_headers_plugin_is_named(
+        stamp_gateway: MakeGateway, stamp_upstream: Upstream, stamp_client: MakeClient,
+        caplog: pytest.LogCaptureFixture) -> None:
+    registry.register(BrokenHeaders)
+    try:
+        # with cors (also response_headers only) and no HeaderList plugin the route's
+        # response phase is the light one: pre-bound methods, one loop
+        document = doc(stamp_upstream.url)
+        document["services"][0]["routes"][0]["plugins"] = [
+            {"name": BrokenHeaders.name}, {"name": "cors", "config": {"origins": ["*"]}}]
+        gw = stamp_gateway(document)
+        resp = get(stamp_client(gw.port), headers=[("Origin", "http://a.example")])
+    finally:
+        registry.unregister(BrokenHeaders.name)
+    # logged with its own name (not the first plugin's); cors's header is kept
+    assert resp.status == 200
+    assert resp.all("access-control-allow-origin") == ["*"]
+    assert f"plugin {BrokenHeaders.name} failed in the response phase" in caplog.text
+    assert "boom in response_headers" in caplog.text
