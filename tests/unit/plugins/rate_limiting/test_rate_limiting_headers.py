@@ -41,7 +41,8 @@ def headers(p: RateLimiting, usages: list[int], now: int, ends: list[int]) -> tu
 def test_fast_path_matches_the_general_path() -> None:
     rng = random.Random(7)
     for limits in ({"second": 5, "minute": 100}, {"minute": 3, "hour": 3, "day": 50},
-                   {"second": 1}, {"second": 10, "minute": 10, "hour": 10, "month": 900}):
+                   {"second": 1}, {"hour": 40}, {"day": 7, "year": 7},
+                   {"second": 10, "minute": 10, "hour": 10, "month": 900}):
         fast = plugin(**limits)
         general = plugin(**limits)
         assert fast.templates is not None
