@@ -12,7 +12,7 @@ logged before it, as it did when each request updated the metrics itself.
 from __future__ import annotations
 
 import asyncio
-from bisect import bisect_left
+from bisect import bisect_right
 from collections import Counter
 from itertools import compress, repeat
 from operator import is_not
@@ -85,10 +85,12 @@ def fold_cell(cell: Cell) -> None:
         *records, strict=True)
     requests = plugin.requests
     if requests is not None:
-        keys = zip(repeat(sr[0]), repeat(sr[1]), map(METHODS.get, methods, repeat("other")),
-                   map(STATUSES.get, statuses, map(str, statuses)), consumers)
-        for key, n in Counter(keys).items():
-            requests.inc(key, n)
+        # count the distinct (method, status, consumer) first: the label values are looked
+        # up once per distinct key, not once per record
+        for (method, status, consumer), n in Counter(
+                zip(methods, statuses, consumers, strict=True)).items():
+            requests.inc((sr[0], sr[1], METHODS.get(method, "other"),
+                          STATUSES.get(status) or str(status), consumer), n)
     req_series = cell[REQ_SERIES]
     if req_series is not None:
         _observe(req_series, plugin.req_buckets, durations)
@@ -108,7 +110,20 @@ def fold_cell(cell: Cell) -> None:
 
 
 def _observe(series: list[float], buckets: tuple[float, ...], values: Any) -> None:
-    """Histogram.observe for many values: one bucket count per value, their sum."""
-    for i, n in Counter(map(bisect_left, repeat(buckets), values)).items():
-        series[i] += n
-    series[-1] += sum(values)
+    """Histogram.observe for many values: one bucket count per value, their sum. The values
+    are sorted once (C) and each bucket's share found by bisecting them: a few bisects per
+    fold instead of a bisect and a count per value."""
+    ordered = sorted(values)
+    total = len(ordered)
+    lo = 0
+    for i, bound in enumerate(buckets):
+        # bucket i holds buckets[i-1] < v <= buckets[i], as bisect_left(buckets, v) == i
+        hi = bisect_right(ordered, bound, lo)
+        if hi > lo:
+            series[i] += hi - lo
+            lo = hi
+            if lo == total:
+                break
+    if lo < total:
+        series[len(buckets)] += total - lo  # +Inf
+    series[-1] += sum(ordered)

@@ -97,3 +97,27 @@ def test_records_wait_until_read_and_at_most_fold_every() -> None:
     p.log(Req(rng, 10.0))
     reg.export()  # a read (a scrape) folds what is pending first
     assert sum(counted.values()) == batch.FOLD_EVERY + 1
+
+
+def test_observe_in_bulk_equals_observe_one_by_one() -> None:
+    rng = random.Random(11)
+    h = metrics.Histogram("h", "h")
+    buckets = h.buckets
+    # every bound exactly, just above and below it, zero, beyond the last bound, and noise
+    values = [0.0, buckets[-1] * 10, *buckets, *(b + 1e-12 for b in buckets),
+              *(b - 1e-12 for b in buckets), *(rng.uniform(0, 70) for _ in range(300)),
+              *(rng.expovariate(50) for _ in range(300))]
+    rng.shuffle(values)
+    for v in values:
+        h.observe(("one",), v)
+    bulk = [0.0] * h.width
+    batch._observe(bulk, buckets, values)
+    assert bulk[:-1] == h.series(("one",))[:-1]  # counts exactly, +Inf included
+    assert bulk[-1] == pytest.approx(h.series(("one",))[-1])
+    for few in ([], [buckets[0]], [buckets[-1] + 1]):  # edges of the bisect loop
+        one_by_one = metrics.Histogram("g", "g")
+        for v in few:
+            one_by_one.observe((), v)
+        got = [0.0] * one_by_one.width
+        batch._observe(got, buckets, few)
+        assert got == one_by_one.series(())
