@@ -14,12 +14,14 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from tollway.dataplane.protocol import DownstreamProtocol
     from tollway.dataplane.server import ServerState
+    from tollway.dataplane.snapshot import Snapshot
     from tollway.plugins.chain import Chain
 
 
 class ExchangeFields:
     proto: DownstreamProtocol
     state: ServerState
+    snapshot: Snapshot
     loop: asyncio.AbstractEventLoop
     method: bytes
     url: bytes

@@ -39,8 +39,14 @@ class RequestHead(ExchangeFields):
         fwd = self.fwd
         special = SPECIAL
         conn_tokens: list[bytes] = []
-        for name, value in self.headers:
+        headers = self.headers
+        # raw_header's map, built here where each name is lower-cased anyway (a second
+        # pass cost a comprehension and a lower() per header)
+        raw: dict[bytes, bytes] | None = {} if self.snapshot.header_map else None
+        for name, value in headers:
             ln = name.lower()
+            if raw is not None:
+                raw[ln] = value
             code = special.get(ln)
             if code is None:
                 fwd.append(name + b": " + value + b"\r\n")
@@ -67,6 +73,10 @@ class RequestHead(ExchangeFields):
                 self.chunked_in = self.has_body = True
             elif code in (H_XFF, H_REPLACED) or code >= H_XFPROTO:
                 self.forwarded[code] = value
+        if raw is not None:
+            if len(raw) != len(headers):  # a repeated name: the first value is the one
+                raw = {n.lower(): v for n, v in reversed(headers)}
+            self._raw = raw
         if conn_tokens:
             self.upgrade = self.upgrade and b"upgrade" in conn_tokens
             extra = {t for t in conn_tokens if t not in (b"keep-alive", b"close", b"upgrade")}

@@ -19,7 +19,7 @@ from tollway.dataplane.tls import service_context
 from tollway.dataplane.upstream.balancer import Balancer, registry_for
 from tollway.dataplane.upstream.pool import Origin
 from tollway.plugins.base import BuildContext
-from tollway.plugins.chain import Chain, build_chains
+from tollway.plugins.chain import EMPTY, Chain, build_chains
 
 if TYPE_CHECKING:
     from tollway.config.model import Config
@@ -125,8 +125,8 @@ def _router(entities: Mapping[str, list[dict[str, Any]]], previous: Snapshot | N
 
 
 class Snapshot:
-    __slots__ = ("balancers", "chains", "config", "global_chain", "hash", "router", "routes",
-                 "services")
+    __slots__ = ("balancers", "chains", "config", "global_chain", "hash", "header_map",
+                 "router", "routes", "services")
 
     def __init__(self, config: Config, resolver: Resolver | None = None,
                  settings: Settings | None = None, worker: dict[str, Any] | None = None,
@@ -139,6 +139,9 @@ class Snapshot:
         # rejects its config fails the whole snapshot, and the old one keeps serving.
         self.chains, self.global_chain = build_chains(
             config, BuildContext(config, settings, worker, offline))
+        # With plugins, requests get their lower-cased header map while their headers are
+        # scanned (plugins read headers by name); without, nobody reads it.
+        self.header_map = bool(self.chains) or self.global_chain is not EMPTY
         # Balancers live in the worker's state and outlive snapshots (balancer.py); they are
         # committed (probes started, replaced ones stopped) only once everything compiled.
         wstate = worker if worker is not None else {}

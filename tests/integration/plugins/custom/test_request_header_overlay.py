@@ -46,6 +46,8 @@ class ReadsHeaders(Plugin):
             "consumer": req.get_header("X-Consumer-Username"),
             "raw-set": req.raw_header(b"x-set"),
             "untouched": req.get_header("X-Other"),
+            "raw-repeated": req.raw_header(b"x-twice"),
+            "raw-mixed-case": req.raw_header(b"x-other"),
         }
         for key, value in seen.items():
             req.set_response_header(f"X-Seen-{key}", repr(value))
@@ -101,7 +103,8 @@ def test_reading_headers_sees_what_plugins_set(gateway: Gateway) -> None:
     try:
         resp = client.request("GET", "/", [("apikey", "alice-key"), ("X-Client", "c"),
                                            ("X-Consumer-Username", "spoofed"),
-                                           ("X-Other", "o")])
+                                           ("X-Other", "o"), ("X-Twice", "first"),
+                                           ("x-TWICE", "second")])
         assert resp.status == 200
         assert resp.header("X-Seen-set") == "['one', 'two']"
         assert resp.header("X-Seen-cleared") == "None"
@@ -109,5 +112,8 @@ def test_reading_headers_sees_what_plugins_set(gateway: Gateway) -> None:
         assert resp.header("X-Seen-consumer") == "'alice'"
         assert resp.header("X-Seen-raw-set") == "b'one'"
         assert resp.header("X-Seen-untouched") == "'o'"
+        # a repeated header: the first value, whatever the spelling (Kong's get_header)
+        assert resp.header("X-Seen-raw-repeated") == "b'first'"
+        assert resp.header("X-Seen-raw-mixed-case") == "b'o'"
     finally:
         client.close()
