@@ -18,6 +18,7 @@ import hashlib
 import mmap
 import os
 import struct
+from collections.abc import Callable
 from pathlib import Path
 
 SLOTS = 1 << 16          # 65536 slots x 24 bytes = 1.5 MiB
@@ -92,6 +93,16 @@ class SharedCounters:
             fcntl.flock(self.fd, fcntl.LOCK_UN)
         self.mm = mmap.mmap(self.fd, SIZE)
         self.q = memoryview(self.mm).cast("Q")  # the table as 64-bit words
+        # check_and_incr's usual case, when every key's counter is live in its home slot
+        # (`words`, from home_words): the usages before this request, incremented when all
+        # are under their limits; None when a key is elsewhere or not counted yet (the
+        # first request of a window, a collision): then check_and_incr, which probes and
+        # claims. No expiry check: a key names its window, so a slot holding it is live
+        # for as long as callers pass it (the handler renews its keys every second).
+        # Bound here: one call per request, not a wrapper deciding about the lock.
+        self.counted: Callable[[tuple[list[int], list[int]], list[int], list[float]],
+                               list[int] | None] = (
+            self._counted_locked if locked else self._counted)
 
     def _find(self, h: int, now: int) -> tuple[int, int]:
         """(offset of the slot for h, its live count); a free or expired slot when absent."""
@@ -163,16 +174,8 @@ class SharedCounters:
         homes = [HOME_WORD + (h % SLOTS) * 3 for h in keys]
         return homes, [w + 2 for w in homes]
 
-    def counted(self, words: tuple[list[int], list[int]], keys: list[int],
-                limits: list[float]) -> list[int] | None:
-        """check_and_incr's usual case, when every key's counter is live in its home slot
-        (`words`, from home_words): the usages before this request, incremented when all
-        are under their limits; None when a key is elsewhere or not counted yet (the first
-        request of a window, a collision): then check_and_incr, which probes and claims.
-        No expiry check: a key names its window, so a slot holding it is live for as long
-        as callers pass it (the handler renews its keys every second)."""
-        if not self.locked:
-            return self._counted(words, keys, limits)
+    def _counted_locked(self, words: tuple[list[int], list[int]], keys: list[int],
+                        limits: list[float]) -> list[int] | None:
         fcntl.flock(self.fd, fcntl.LOCK_EX)
         try:
             return self._counted(words, keys, limits)
