@@ -38,6 +38,18 @@ def test_forwarded_headers_exact_values(upstream, make_gateway, make_client):
     assert req.version == "HTTP/1.1"
 
 
+def test_forwarded_host_per_request_and_ipv6_literals(upstream, make_gateway, make_client):
+    """nginx's $host: each request's own Host, port dropped, lower-cased; an IPv6 literal
+    keeps its brackets."""
+    gw = make_gateway(service_doc(upstream.url))
+    c = make_client(gw.port)
+    hosts = ["A.example:1", "b.example", "[::1]:8000", "[2001:DB8::1]", "A.example:1", ""]
+    for host in hosts:
+        assert c.request("GET", "/", host=host).status == 200
+    assert [only(r, "x-forwarded-host") for r in upstream.requests] == [
+        "a.example", "b.example", "[::1]", "[2001:db8::1]", "a.example", ""]
+
+
 def test_xff_appended(upstream, make_gateway, make_client):
     gw = make_gateway(service_doc(upstream.url))
     c = make_client(gw.port)

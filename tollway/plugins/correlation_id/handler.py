@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tollway.plugins.base import BuildContext, Plugin, response_header
+from tollway.plugins.base import BuildContext, Plugin
 from tollway.plugins.correlation_id import generators
 from tollway.plugins.correlation_id.schema import config_schema
 
@@ -38,6 +38,7 @@ class CorrelationIdPlugin(Plugin):
         header = config.get("header_name")
         self.header = header.encode("latin-1") if isinstance(header, str) else None
         self.lheader = self.header.lower() if self.header is not None else b""
+        self.line_start = self.header + b": " if self.header is not None else b""
         self.echo = bool(config.get("echo_downstream"))
         self.generate = generators.build(config.get("generator") or "uuid#counter",
                                          self.ctx.worker)
@@ -65,9 +66,12 @@ class EchoingCorrelationId(CorrelationIdPlugin):
     """correlation-id with `echo_downstream`: the response carries the id too."""
 
     def response_headers(self, req: Any) -> None:
-        if self.header is None:
+        header = self.header
+        if header is None:
             return
         value = req.ctx.get(NAME)
         if value is None:
             value = self._value(req)
-        req.set_response_headers([response_header(self.header, value)])
+        # response_header(header, value), built here: its line start is made once
+        req.set_response_headers([(header, value, True, self.lheader,
+                                   self.line_start + value + b"\r\n")])

@@ -161,9 +161,14 @@ class JwtPlugin(Plugin):
         # `in`: bytes.__contains__ first tries its operand as an int and builds a TypeError)
         if self.fast_header is not None and not (
                 self.uri_param_names and req.url.find(b"?") >= 0 and req.query_string):
-            header = self.header_value(req)
+            names = self.fast_header
+            header = req.raw_header(names[0])  # the usual one name, without a call more
+            if header is None and len(names) > 1:
+                header = self.header_value(req)
             if header is None:
                 return UNAUTHORIZED
+            if header.__class__ is not bytes:
+                header = bytes(header)
             seen = self.by_header.get(header)
             if seen is not None:
                 return self.accept(req, seen[0], seen[1])
