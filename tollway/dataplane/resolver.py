@@ -334,6 +334,16 @@ class Resolver:
         addr, srv_port = hit.next()
         return (addr, port if srv_port is None else srv_port, sni, tls_key)
 
+    async def close(self) -> None:
+        """Cancel the background lookups still running: a stopping worker leaves none
+        pending (asyncio would log each as a task destroyed while pending)."""
+        tasks = list(self.refreshing.values())
+        self.refreshing.clear()
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+
     async def _refresh(self, host: str) -> None:
         """The background lookup of an expired service host: a new answer replaces the
         stale one; a failure keeps it until it is stale for longer than `stale_ttl`."""

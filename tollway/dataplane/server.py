@@ -256,6 +256,7 @@ class Worker:
         for server in self.servers:
             server.close()
         self.state.pool.close()
+        await self.state.resolver.close()
         if self.state.access_log is not None:
             self.state.access_log.close()
 

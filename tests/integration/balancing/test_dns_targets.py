@@ -254,3 +254,24 @@ def test_expired_answers_serve_while_refreshed_and_while_dns_is_down(dns: DNSSer
 
     assert asyncio.run(scenario()) == ["127.0.0.1", "127.0.0.1", "127.0.0.2", "127.0.0.2",
                                        "127.0.0.2"]
+
+
+def test_close_cancels_the_background_lookups(dns: DNSServer) -> None:
+    """A worker that stops while a stale answer is being looked up again leaves no task
+    pending (asyncio would log "Task was destroyed but it is pending")."""
+    dns.ttl = 1
+    dns.zone[("svc.test", "A")] = ["127.0.0.1"]
+    r = Resolver("", nameservers=[("127.0.0.1", dns.port)], stale_ttl=3600.0)
+
+    async def scenario() -> tuple[bool, bool, dict[str, object]]:
+        await r.resolve("svc.test", 80, None)
+        dns.close()  # the lookup below waits for its timeout
+        r.dns_timeout = 30.0
+        await asyncio.sleep(1.1)
+        await r.resolve("svc.test", 80, None)  # expired: served stale, refreshed behind
+        task = r.refreshing["svc.test"]
+        running = not task.done()
+        await asyncio.wait_for(r.close(), 5)
+        return running, task.cancelled(), dict(r.refreshing)
+
+    assert asyncio.run(scenario()) == (True, True, {})
