@@ -26,7 +26,7 @@ from tollway.node.logs import setup_error_log
 from tollway.plugins import registry
 
 log = logging.getLogger("tollway.worker")
-GC_GEN0_THRESHOLD = 20_000  # CPython's default is 700 (see run)
+GC_GEN0_THRESHOLD = 20_000  # CPython's default is 700 (see tune_gc)
 
 
 def connection_stats(st: ServerState) -> dict[str, int]:
