@@ -154,22 +154,19 @@ class RequestHead(ExchangeFields):
             parts += (b"X-Forwarded-For: ", self._real_ip() if proto.trusted else client,
                       b"\r\n")
         prefix = m.prefix
+        host_only = FORWARDED_HOSTS.get(self.host)  # nginx's $host, by Host value
+        if host_only is None:
+            host_only = forwarded_host(self.host)
         if not proto.trusted:
             # Common case: nothing the client says about forwarding is believed.
-            host_only = FORWARDED_HOSTS.get(self.host)
-            if host_only is None:
-                host_only = forwarded_host(self.host)
             parts += (proto.static_forwarded, b"X-Forwarded-Host: ", host_only,
                       b"\r\nX-Forwarded-Path: ", raw_path, b"\r\n")
             if prefix:
                 parts += (b"X-Forwarded-Prefix: ", prefix.encode("utf-8", "surrogateescape"),
                           b"\r\n")
         else:
-            fhost = fw.get(H_XFHOST)
-            if fhost is None:
-                fhost = forwarded_host(self.host)
             parts += (b"X-Forwarded-Proto: ", fw.get(H_XFPROTO, proto.scheme_bytes),
-                      b"\r\nX-Forwarded-Host: ", fhost,
+                      b"\r\nX-Forwarded-Host: ", fw.get(H_XFHOST, host_only),
                       b"\r\nX-Forwarded-Port: ", fw.get(H_XFPORT, proto.port_bytes),
                       b"\r\nX-Forwarded-Path: ", fw.get(H_XFPATH, raw_path), b"\r\n")
             fprefix = fw.get(H_XFPREFIX)
