@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Sequence
 from operator import sub
 from pathlib import Path
 from typing import Any
 
-from tollway.plugins.base import BuildContext, HeaderBlock, Plugin
+from tollway.plugins.base import BuildContext, HeaderBlock, HeaderNames, Plugin
 from tollway.plugins.rate_limiting.cluster import ClusterCounters, cluster_counters
 from tollway.plugins.rate_limiting.counters import key_hash, node_counters
 from tollway.plugins.rate_limiting.redis_policy import Backend, backend_for
@@ -30,8 +30,10 @@ RETRY_AFTER_START = RETRY_AFTER + b": "
 # Kong's constant tables: header names per period, built once.
 X_LIMIT = {p: b"X-RateLimit-Limit-" + p.capitalize().encode() for p in PERIODS}
 X_REMAINING = {p: b"X-RateLimit-Remaining-" + p.capitalize().encode() for p in PERIODS}
-# (counter keys, their hashes, window ends, home-slot words for SharedCounters.counted)
-Memo = tuple[list[str], list[int], list[int], tuple[list[int], list[int]] | None]
+# (counter keys, their hashes, window ends, home-slot words for SharedCounters.counted,
+# the same for SharedCounters.counted_pair when there are two windows)
+Memo = tuple[list[str], list[int], list[int], tuple[list[int], list[int]] | None,
+             tuple[int, int, int, int] | None]
 MEMO_MAX = 10_000  # identifiers remembered per second (counter keys, hashes, window ends)
 
 
@@ -79,6 +81,8 @@ class RateLimiting(Plugin):
         self.templates: list[bytes] | None = None
         self.limits_less_one = [v - 1 for v in self.limits]
         self.n_windows = len(self.limits)
+        self.limit0 = self.limits[0]  # (counted_pair's limits)
+        self.limit1 = self.limits[-1]
         if all(v.__class__ is int for v in self.limits):
             per_window = b"".join(line.replace(b"%", b"%%") + start.replace(b"%", b"%%")
                                   + b"%d\r\n" for line, start in
@@ -86,10 +90,10 @@ class RateLimiting(Plugin):
             self.templates = [per_window + rl.replace(b"%", b"%%")
                               + RL_REMAINING_START + b"%d\r\n" + RL_RESET_START + b"%d\r\n"
                               for rl in self.rl_limit_lines]
-        self.names = frozenset(n.lower() for n in (
+        self.names = HeaderNames(n.lower() for n in (
             *self.x_limit, *self.x_remaining, RATELIMIT_LIMIT, RATELIMIT_REMAINING,
             RATELIMIT_RESET))
-        self.names_rejected = self.names | {RETRY_AFTER.lower()}
+        self.names_rejected = HeaderNames(self.names | {RETRY_AFTER.lower()})
         # identifier -> (counter keys, their hashes, window ends, their home slots in the
         # node's table or None), for the second `memo_now`
         self.memo: dict[str, Memo] = {}
@@ -97,6 +101,7 @@ class RateLimiting(Plugin):
         self.route_id, self.service_id = _fk(entity, "route"), _fk(entity, "service")
         self.key_prefix = f"ratelimit:{self.route_id}:{self.service_id}:"
         self.limit_by = config["limit_by"]
+        self.by_consumer = self.limit_by == "consumer"
         self.header_name = config["header_name"]
         self.path = config["path"]
         self.hide = bool(config["hide_client_headers"])
@@ -149,15 +154,22 @@ class RateLimiting(Plugin):
 
     def access(self, req: Any) -> Awaitable[None] | None:
         now = int(time.time())
-        ident = self.identifier(req)
+        consumer = req.consumer if self.by_consumer else None
+        # limit_by consumer with a consumer (the usual case) without a call more
+        ident = consumer["id"] if consumer is not None else self.identifier(req)
         if self.local_policy:  # the usual case, inline: memoised keys, one table update
             memo = self.memo.get(ident) if now == self.memo_now else None
             if memo is None:
                 memo = self._memo(ident, now, window_starts(now))
             ends = memo[2]
-            slots = memo[3]
-            usages = (self.local.counted(slots, memo[1], self.limits)
-                      if slots is not None else None)
+            pair = memo[4]
+            usages: Sequence[int] | None
+            if pair is not None:
+                usages = self.local.counted_pair(pair, self.limit0, self.limit1)
+            else:
+                slots = memo[3]
+                usages = (self.local.counted(slots, memo[1], self.limits)
+                          if slots is not None else None)
             if usages is None:
                 usages = self.local.check_and_incr(memo[1], ends, self.limits, now)
             self.finish(req, usages, now, ends)
@@ -208,15 +220,18 @@ class RateLimiting(Plugin):
             prefix = self.key_prefix + ident
             keys = [f"{prefix}:{starts[p] * 1000}:{p}" for p in self.periods]
             hashes = [key_hash(k) for k in keys]
+            local = self.local
             hit = (keys, hashes, [starts[p] + EXPIRATION[p] for p in self.periods],
-                   self.local.home_words(hashes) if self.local is not None else None)
+                   local.home_words(hashes) if local is not None else None,
+                   local.pair_words(hashes) if local is not None and len(hashes) == 2
+                   else None)
             if len(self.memo) >= MEMO_MAX:
                 self.memo.clear()
             self.memo[ident] = hit
         return hit
 
     def _local(self, ident: str, now: int, starts: dict[str, int]) -> list[int]:
-        _, hashes, ends, _ = self._memo(ident, now, starts)
+        _, hashes, ends, _, _ = self._memo(ident, now, starts)
         usages: list[int] = self.local.check_and_incr(hashes, ends, self.limits, now)
         return usages
 
@@ -281,7 +296,7 @@ class RateLimiting(Plugin):
         # DECISIONS #4: Redis is out; keep enforcing on this node's counters
         self.finish(req, self._local(ident, now, starts), now, self._ends(starts))
 
-    def finish(self, req: Any, usages: list[int], now: int, ends: list[int]) -> bool:
+    def finish(self, req: Any, usages: Sequence[int], now: int, ends: list[int]) -> bool:
         """Headers and the verdict from the usages before this request (`ends`: each
         window's end, for RateLimit-Reset); True: rejected."""
         limits = self.limits

@@ -44,6 +44,29 @@ def test_fast_path_agrees_with_the_reference(tmp_path: Path, locked: bool) -> No
     table.close()
 
 
+@pytest.mark.parametrize("locked", [False, True])
+def test_pair_path_agrees_with_the_reference(tmp_path: Path, locked: bool) -> None:
+    """counted_pair, the two-window form of counted: the same usages, the same counting."""
+    table = SharedCounters(tmp_path / "rl.bin", locked=locked)
+    reference = MemoryCounters()
+    rng = random.Random(11)
+    idents = [(rng.getrandbits(63) | 1, rng.getrandbits(63) | 1) for _ in range(20)]
+    ends = [NOW + 1, NOW + 60]
+    limits: list[float] = [4, 9]
+    rejected = 0
+    for _ in range(600):
+        keys = list(rng.choice(idents))
+        pair = table.counted_pair(table.pair_words(keys), limits[0], limits[1])
+        got = list(pair) if pair is not None else table.check_and_incr(keys, ends, limits, NOW)
+        assert got == reference.check_and_incr(keys, ends, limits, NOW)
+        rejected += any(u >= lim for u, lim in zip(got, limits, strict=True))
+    assert rejected > 0
+    # another key in a home slot: the pair path steps aside
+    other = [idents[0][0] + SLOTS, idents[0][1]]
+    assert table.counted_pair(table.pair_words(other), 100, 100) is None
+    table.close()
+
+
 def test_steps_aside_until_the_window_is_claimed(tmp_path: Path) -> None:
     table = SharedCounters(tmp_path / "rl.bin", locked=False)
     keys, ends, limits = [11, 22], [NOW + 1, NOW + 60], [10.0, 10.0]
