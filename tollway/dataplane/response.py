@@ -7,13 +7,22 @@ is serialised in one pass, with the plugins' headers appended.
 
 from __future__ import annotations
 
+from collections.abc import Set as AbstractSet
 from typing import TYPE_CHECKING
 
 from tollway.dataplane import local_reply
 from tollway.dataplane.exchange_fields import ExchangeFields
 from tollway.dataplane.http import STATUS_LINES, VIA_VALUE, status_line
 from tollway.dataplane.request_head import H_XFHOST
-from tollway.plugins.base import HeaderBlock, HeaderList, ResponseHeader, ResponseItem, expand
+from tollway.plugins.base import (
+    NAME_BITS_MAX,
+    HeaderBlock,
+    HeaderList,
+    ResponseHeader,
+    ResponseItem,
+    expand,
+    name_bits,
+)
 
 if TYPE_CHECKING:
     pass
@@ -29,6 +38,22 @@ RESPONSE_SPECIAL: dict[bytes, int] = {
 # The same names as a set, for `isdisjoint`: against a dict it walks all of the dict's
 # keys (160 ns for rate-limiting's block), against a set only the smaller side (65 ns).
 SPECIAL_NAMES = frozenset(RESPONSE_SPECIAL)
+
+
+SPECIAL_MASK = name_bits(SPECIAL_NAMES)
+# HeaderBlock name bits -> the names they set (a handful of combinations per config).
+REPLACED_BY_MASK: dict[int, frozenset[bytes]] = {}
+REPLACED_BY_MASK_MAX = 4096
+
+
+def replaced_names(blocks: list[ResponseItem], mask: int) -> frozenset[bytes]:
+    names: frozenset[bytes] = frozenset().union(
+        *(b.names for b in blocks if isinstance(b, HeaderBlock)))
+    if len(REPLACED_BY_MASK) >= REPLACED_BY_MASK_MAX:
+        REPLACED_BY_MASK.clear()
+    if mask < 1 << NAME_BITS_MAX:  # no shared overflow bit: the bits name the set
+        REPLACED_BY_MASK[mask] = names
+    return names
 
 
 # Headers exit_raw never replays: it frames the body itself.
@@ -99,8 +124,28 @@ class ResponseWriter(ExchangeFields):
         # Headers plugins set (access or response_headers): the upstream's values of a
         # replaced name are dropped in the pass below, and the plugins' lines follow.
         extra = self.resp_extra
-        replaced: set[bytes] | None = None
+        replaced: AbstractSet[bytes] | None = None
         tail: list[bytes] | None = None
+        if extra:
+            # The usual case: only HeaderBlocks, none overriding a later one's header nor
+            # setting a special one: their lines as they are, checked in name bits; the
+            # names whose upstream values go looked up by their bits.
+            tail = []
+            mask = SPECIAL_MASK
+            for item in reversed(extra):
+                if item.__class__ is not HeaderBlock:
+                    break
+                names = item.names
+                if names.lmask & mask:
+                    break
+                mask |= names.mask
+                tail.append(item.lines)
+            else:
+                tail.reverse()
+                replaced = REPLACED_BY_MASK.get(mask)
+                if replaced is None:
+                    replaced = replaced_names(extra, mask)
+                extra = None
         if extra:
             # Newest first: an entry is dropped when a later set of its name overrides it.
             replaced = set()
@@ -108,7 +153,8 @@ class ResponseWriter(ExchangeFields):
             for item in reversed(extra):
                 if item.__class__ is HeaderBlock:
                     names = item.names
-                    if names.isdisjoint(replaced) and names.isdisjoint(SPECIAL_NAMES):
+                    lines = names.lines  # (with the names of added lines)
+                    if lines.isdisjoint(replaced) and lines.isdisjoint(SPECIAL_NAMES):
                         replaced |= names
                         tail.append(item.lines)
                         continue
@@ -120,7 +166,7 @@ class ResponseWriter(ExchangeFields):
                 if not ln or ln in special:
                     # rare: a plugin set Date, Server, Content-Length... (the rules below
                     # apply to its header as to the upstream's), or a block overlaps
-                    pairs, replaced = resolve_extra(extra)
+                    pairs, replaced = resolve_extra(self.resp_extra or [])
                     headers = [h for h in headers if h[0].lower() not in replaced] + pairs
                     replaced = tail = None
                     break

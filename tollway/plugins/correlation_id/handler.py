@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tollway.plugins.base import BuildContext, Plugin
+from tollway.plugins.base import BuildContext, HeaderBlock, HeaderNames, Plugin
 from tollway.plugins.correlation_id import generators
 from tollway.plugins.correlation_id.schema import config_schema
 
@@ -39,6 +39,7 @@ class CorrelationIdPlugin(Plugin):
         self.header = header.encode("latin-1") if isinstance(header, str) else None
         self.lheader = self.header.lower() if self.header is not None else b""
         self.line_start = self.header + b": " if self.header is not None else b""
+        self.names = HeaderNames((self.lheader,))
         self.echo = bool(config.get("echo_downstream"))
         self.generate = generators.build(config.get("generator") or "uuid#counter",
                                          self.ctx.worker)
@@ -72,6 +73,5 @@ class EchoingCorrelationId(CorrelationIdPlugin):
         value = req.ctx.get(NAME)
         if value is None:
             value = self._value(req)
-        # response_header(header, value), built here: its line start is made once
-        req.set_response_headers([(header, value, True, self.lheader,
-                                   self.line_start + value + b"\r\n")])
+        # set_response_header(header, value), its names and line start made once
+        req.set_response_headers([HeaderBlock(self.names, self.line_start + value + b"\r\n")])

@@ -14,10 +14,9 @@ from tollway.config.schema import fmt_value
 from tollway.plugins.base import (
     BuildContext,
     HeaderBlock,
+    HeaderNames,
     Plugin,
-    ResponseHeader,
     ResponseItem,
-    response_header,
 )
 from tollway.plugins.cors.origins import OriginPolicy
 from tollway.plugins.cors.schema import METHODS, config_schema
@@ -32,7 +31,7 @@ ACEH = b"Access-Control-Expose-Headers"
 ACAPN = b"Access-Control-Allow-Private-Network"
 VARY = b"Vary"
 ORIGIN = b"Origin"
-VARY_ORIGIN: ResponseHeader = response_header(VARY, ORIGIN, replace=False)
+VARY_LINE = VARY + b": " + ORIGIN + b"\r\n"  # added beside the upstream's Vary
 TRUE = b"true"
 STAR = b"*"
 L_ORIGIN = b"origin"
@@ -157,27 +156,28 @@ class CorsPlugin(Plugin):
         req.set_response_headers(entries)
 
     def _entries(self, origin: bytes | None) -> list[ResponseItem]:
-        """The response headers for requests with this Origin. Kong: Vary is appended
-        (add_header), the Access-Control-* headers replace the upstream's (set_header) and
-        ACAO is removed when no origin matched."""
+        """The response headers for requests with this Origin, as one block. Kong: Vary is
+        appended (add_header), the Access-Control-* headers replace the upstream's
+        (set_header) and ACAO is removed when no origin matched."""
         allow_all, vary, acao = self._allow_origin(origin)
-        out: list[ResponseItem] = [VARY_ORIGIN] if vary else []
+        lines = [VARY_LINE] if vary else []
         credentials = False
         if self.credentials:
             if not allow_all:
                 credentials = True
             elif origin is not None:
-                out.append(VARY_ORIGIN)
+                lines.append(VARY_LINE)
                 acao = origin
                 credentials = True
-        # one block: ACAO (removed when None), ACAC, ACEH replace the upstream's
+        # ACAO (removed when None), ACAC, ACEH replace the upstream's
         names = {ACAO.lower()}
-        lines = [] if acao is None else [ACAO + b": " + acao + b"\r\n"]
+        if acao is not None:
+            lines.append(ACAO + b": " + acao + b"\r\n")
         if credentials:
             names.add(ACAC.lower())
             lines.append(ACAC + b": " + TRUE + b"\r\n")
         if self.exposed is not None:
             names.add(ACEH.lower())
             lines.append(ACEH + b": " + self.exposed + b"\r\n")
-        out.append(HeaderBlock(frozenset(names), b"".join(lines)))
-        return out
+        added = (VARY.lower(),) if VARY_LINE in lines else ()
+        return [HeaderBlock(HeaderNames(names, added), b"".join(lines))]

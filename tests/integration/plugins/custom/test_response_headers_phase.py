@@ -23,6 +23,7 @@ from tollway.plugins import registry
 from tollway.plugins.base import (
     HeaderBlock,
     HeaderList,
+    HeaderNames,
     Plugin,
     ResponseHeader,
     ResponseItem,
@@ -66,6 +67,32 @@ class Block(Plugin):
         req.set_response_headers(self.entries)
 
 
+class VaryBlock(Plugin):
+    """A block that sets X-B and adds Vary: Origin beside the upstream's (HeaderNames.added)."""
+
+    name = "test-vary-block"
+    priority: ClassVar[int] = 700
+    config_schema = Record(fields={})
+    entries: ClassVar[list[ResponseItem]] = [
+        HeaderBlock(HeaderNames({b"x-b"}, added=(b"vary",)), b"Vary: Origin\r\nX-B: vary\r\n")]
+
+    def response_headers(self, req: Any) -> None:
+        req.set_response_headers(self.entries)
+
+
+class VarySetter(Plugin):
+    """A later block that sets Vary: the earlier block's added Vary line must go."""
+
+    name = "test-vary-setter"
+    priority: ClassVar[int] = 300
+    config_schema = Record(fields={})
+    entries: ClassVar[list[ResponseItem]] = [
+        HeaderBlock(frozenset({b"vary"}), b"Vary: *\r\n")]
+
+    def response_headers(self, req: Any) -> None:
+        req.set_response_headers(self.entries)
+
+
 class Reader(Plugin):
     """A HeaderList plugin: reports the X-A value it saw."""
 
@@ -84,10 +111,11 @@ class EarlyReader(Reader):
 
 @pytest.fixture
 def plugins() -> Iterator[None]:
-    for cls in (Setter, Block, Reader, EarlyReader):
+    classes = (Setter, Block, VaryBlock, VarySetter, Reader, EarlyReader)
+    for cls in classes:
         registry.register(cls)
     yield
-    for cls in (Setter, Block, Reader, EarlyReader):
+    for cls in classes:
         registry.unregister(cls.name)
 
 
@@ -170,3 +198,27 @@ def test_a_headerlist_plugin_sees_a_block(fetch: Callable[..., Any]) -> None:
     assert resp.all("x-seen") == ["block"]
     assert resp.all("x-a") == ["block"]
     assert resp.all("x-gone") == []
+
+
+def test_blocks_that_do_not_overlap_keep_every_line(fetch: Callable[..., Any]) -> None:
+    # the name-bit check: disjoint blocks (X-B + an added Vary, then X-A + X-Gone) are sent
+    # as they are; the added Vary goes beside the upstream's
+    resp = fetch(["test-vary-block", "test-block"], "/api")
+    assert resp.all("vary") == ["Accept", "Origin"]
+    assert resp.all("x-b") == ["vary"]
+    assert resp.all("x-a") == ["block"]
+    assert resp.all("x-gone") == []
+
+
+def test_a_later_block_setting_an_added_name_drops_the_added_line(
+        fetch: Callable[..., Any]) -> None:
+    resp = fetch(["test-vary-block", "test-vary-setter"], "/api")
+    assert resp.all("vary") == ["*"]  # neither the upstream's nor the earlier block's
+    assert resp.all("x-b") == ["vary"]
+
+
+def test_an_added_line_beside_a_headerlist_plugin(fetch: Callable[..., Any]) -> None:
+    resp = fetch(["test-vary-block", "test-reader"], "/api")
+    assert resp.all("vary") == ["Accept", "Origin"]
+    assert resp.all("x-b") == ["vary"]
+    assert resp.all("x-seen") == ["upstream"]

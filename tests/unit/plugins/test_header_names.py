@@ -1,0 +1,57 @@
+"""HeaderNames and the name bits the response head checks HeaderBlocks with: the same name
+always has the same bit, so an overlap is never missed; past NAME_BITS_MAX names share the
+last bit, which can only report an overlap that is not one (the exact path then runs)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tollway.dataplane import response
+from tollway.plugins import base
+from tollway.plugins.base import HeaderBlock, HeaderNames, name_bits
+
+
+def test_bits_are_stable_and_distinct() -> None:
+    a, b = name_bits([b"x-test-bits-a"]), name_bits([b"x-test-bits-b"])
+    assert a != b and a & b == 0
+    assert name_bits([b"x-test-bits-a"]) == a
+    assert name_bits([b"x-test-bits-a", b"x-test-bits-b"]) == a | b
+
+
+def test_header_names_masks() -> None:
+    names = HeaderNames({b"x-test-set"}, added=(b"x-test-added",))
+    assert names == frozenset({b"x-test-set"})  # the set names only
+    assert names.lines == {b"x-test-set", b"x-test-added"}
+    assert names.mask == name_bits([b"x-test-set"])
+    assert names.lmask == names.mask | name_bits([b"x-test-added"])
+    # a plain set given to a block is converted once
+    block = HeaderBlock(frozenset({b"x-test-set"}), b"X-Test-Set: 1\r\n")
+    assert type(block.names) is HeaderNames and block.names.mask == names.mask
+
+
+def test_added_lines_come_back_as_added_entries() -> None:
+    block = HeaderBlock(HeaderNames({b"x-test-set", b"x-test-gone"}, added=(b"vary",)),
+                        b"Vary: Origin\r\nX-Test-Set: 1\r\n")
+    assert block.entries() == [
+        (b"Vary", b"Origin", False, b"vary", b"Vary: Origin\r\n"),
+        (b"X-Test-Set", b"1", True, b"x-test-set", b"X-Test-Set: 1\r\n"),
+        (b"x-test-gone", None, True, b"x-test-gone", None)]
+
+
+def test_names_past_the_limit_share_the_last_bit(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(base, "_NAME_BITS", {})
+    monkeypatch.setattr(base, "NAME_BITS_MAX", 2)
+    bits = [name_bits([b"n%d" % i]) for i in range(5)]
+    assert bits[:3] == [1, 2, 4]
+    assert bits[3] == bits[4] == 4  # shared: n3 and n4 look alike, never unlike themselves
+    assert name_bits([b"n4"]) == bits[4]
+
+
+def test_a_mask_with_the_shared_bit_is_not_cached() -> None:
+    block = HeaderBlock(frozenset({b"x-test-cache"}), b"X-Test-Cache: 1\r\n")
+    shared = 1 << response.NAME_BITS_MAX
+    assert response.replaced_names([block], shared) == {b"x-test-cache"}
+    assert shared not in response.REPLACED_BY_MASK
+    own = block.names.mask
+    assert response.replaced_names([block], own) == {b"x-test-cache"}
+    assert response.REPLACED_BY_MASK[own] == {b"x-test-cache"}
