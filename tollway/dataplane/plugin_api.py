@@ -371,13 +371,20 @@ class PluginAPI:
         X-Consumer-ID / -Custom-ID / -Username, X-Credential-Identifier and
         X-Anonymous-Consumer; values that do not apply are cleared, so a client cannot
         spoof them (§3.0)."""
+        self.authenticate_with(consumer, credential,
+                               consumer_overlay(consumer, identifier, anonymous))
+
+    def authenticate_with(self, consumer: dict[str, Any] | None,
+                          credential: dict[str, Any] | None, overlay: Overlay) -> None:
+        """authenticate, with the consumer headers made ahead by
+        `consumer_overlay(consumer, identifier, anonymous)`: for an auth plugin that keeps
+        them per credential (jwt). `overlay` is not modified."""
         self.consumer = consumer
         self.credential = credential
-        ov = consumer_overlay(consumer, identifier, anonymous)
         if self.req_overlay is None:
-            self.req_overlay = dict(ov)
+            self.req_overlay = dict(overlay)
         else:
-            self.req_overlay.update(ov)
+            self.req_overlay.update(overlay)
 
     @property
     def consumer_id(self) -> str | None:

@@ -17,6 +17,7 @@ import time
 from collections.abc import Coroutine
 from typing import Any
 
+from tollway.dataplane.plugin_api import Overlay, consumer_overlay
 from tollway.plugins import _auth
 from tollway.plugins.base import BuildContext, Plugin
 from tollway.plugins.jwt import jwks
@@ -84,7 +85,11 @@ class JwtPlugin(Plugin):
                 # as _auth.header_values: the `-` spelling first, then the name as given
                 self.fast_header = tuple(dict.fromkeys(
                     (normalised.lower().encode(), name.lower().encode())))
-        self.by_header: dict[bytes, tuple[Credential, Token]] = {}
+        # token header -> (credential, token, its consumer's upstream headers or None)
+        self.by_header: dict[bytes, tuple[Credential, Token, Overlay | None]] = {}
+        # access's shortcut applies: one token header, no claims to check
+        self.plain = (self.fast_header is not None and len(self.fast_header) == 1
+                      and not self.claims_to_verify and not self.maximum_expiration > 0)
 
     # -- phases -------------------------------------------------------------------------
     def access(self, req: Any) -> Coroutine[Any, Any, None] | None:
@@ -92,6 +97,17 @@ class JwtPlugin(Plugin):
             return None
         if self.has_anonymous and req.credential is not None:
             return None  # an earlier auth plugin succeeded: logical OR
+        if self.plain and (not self.uri_param_names or req.url.find(b"?") < 0):
+            # The usual request: a token header verified before, with its consumer: no
+            # claims to check, so nothing of the token is looked at again (what authenticate
+            # and accept would do, without their calls and checks).
+            header = req.raw_header(self.fast_header[0])  # type: ignore[index]
+            hit = self.by_header.get(header) if header.__class__ is bytes else None
+            if hit is not None and hit[2] is not None:
+                cred = hit[0]
+                req.authenticate_with(cred.consumer, cred.entity, hit[2])
+                req.ctx["authenticated_jwt_token"] = hit[1].raw
+                return None
         try:
             outcome = self.authenticate(req)
         except ServerError as exc:
@@ -269,7 +285,10 @@ class JwtPlugin(Plugin):
         by_header = self.by_header
         if len(by_header) >= VERIFIED_MAX:
             del by_header[next(iter(by_header))]
-        by_header[header] = entry
+        cred = entry[0]
+        overlay = (consumer_overlay(cred.consumer, cred.key, False)
+                   if cred.consumer is not None else None)
+        by_header[header] = (cred, entry[1], overlay)
 
     def accept(self, req: Any, cred: Credential, token: Token) -> Failure | None:
         """The signature is good: registered claims, maximum expiration, consumer."""

@@ -66,6 +66,31 @@ def test_valid_hs256_token_sets_consumer_headers(auth_env: AuthEnv) -> None:
     assert auth_env.upstream_header("X-Consumer-Username") == "alice"
 
 
+def test_a_token_seen_before_takes_the_shortcut_with_the_same_headers(
+        auth_env: AuthEnv) -> None:
+    gw = auth_env.start([jwt_plugin()], [ALICE, BOB])
+    token = alice_token()
+    assert auth_env.request("/", bearer(token)).status == 200
+    first = {h: auth_env.upstream_header(h) for h in (
+        "X-Consumer-ID", "X-Consumer-Custom-ID", "X-Consumer-Username",
+        "X-Credential-Identifier", "X-Anonymous-Consumer")}
+    plugin = next(iter(gw.state.snapshot.chains.values())).access[0].default
+    assert plugin is not None and plugin.plain  # type: ignore[attr-defined]
+    entry = plugin.by_header[f"Bearer {token}".encode()]  # type: ignore[attr-defined]
+    assert entry[2] is not None  # its consumer's headers, made once
+    # access's shortcut: the same headers, spoofed ones still cleared
+    r = auth_env.request("/", [*bearer(token), ("X-Anonymous-Consumer", "true"),
+                               ("X-Consumer-Username", "mallory")])
+    assert r.status == 200
+    assert {h: auth_env.upstream_header(h) for h in first} == first
+    assert first["X-Consumer-Username"] == "alice" and first["X-Anonymous-Consumer"] is None
+    # a query string (uri_param_names defaults to jwt) takes the full path, same answer
+    assert auth_env.request("/?page=2", bearer(token)).status == 200
+    assert auth_env.upstream_header("X-Consumer-Username") == "alice"
+    r = auth_env.request("/?jwt=" + sign({"iss": "bob-iss"}, "bob-secret"), bearer(token))
+    assert (r.status, body(r)) == (401, {"message": "Multiple tokens provided"})
+
+
 @pytest.mark.parametrize(("token", "message"), [
     ("a.b", "Bad token; invalid JSON"),
     (raw_token({"alg": "HS256"}, {"iss": "x"}).replace(".", "!", 1), "Bad token; invalid JSON"),
