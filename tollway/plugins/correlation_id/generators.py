@@ -46,6 +46,11 @@ def uuid4_bytes() -> bytes:
     return _ids.pop()
 
 
+# The next id of the batch without a Python call: raises IndexError when the batch is
+# used up (then call uuid4_bytes). Bound once: the list is never replaced, only refilled.
+next_uuid_or_raise: Callable[[], bytes] = _ids.pop
+
+
 def uuid4() -> str:
     return uuid4_bytes().decode()
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from tollway.plugins.base import BuildContext, HeaderBlock, HeaderNames, Plugin
 from tollway.plugins.correlation_id import generators
+from tollway.plugins.correlation_id.generators import next_uuid_or_raise
 from tollway.plugins.correlation_id.schema import config_schema
 
 NAME = "correlation-id"
@@ -43,6 +44,7 @@ class CorrelationIdPlugin(Plugin):
         self.echo = bool(config.get("echo_downstream"))
         self.generate = generators.build(config.get("generator") or "uuid#counter",
                                          self.ctx.worker)
+        self.uuid = config.get("generator") == "uuid"
 
     def _value(self, req: Any) -> bytes:
         value = req.raw_header(self.lheader)
@@ -56,7 +58,13 @@ class CorrelationIdPlugin(Plugin):
             return
         value = req.raw_header(self.lheader)
         if not value:
-            value = self.generate(req)
+            if self.uuid:  # the default generator, inline: two Python calls fewer
+                try:
+                    value = next_uuid_or_raise()
+                except IndexError:
+                    value = generators.uuid4_bytes()
+            else:
+                value = self.generate(req)
             req.set_header(header, value)
         # for the echo, and for log plugins (Kong's serializer field `correlation_id`)
         req.ctx[NAME] = value

@@ -79,3 +79,31 @@ def test_counter_is_shared_per_worker() -> None:
     assert re.fullmatch(rb"[0-9a-f-]{36}#1", first)
     assert second == first[:-1] + b"2"
     assert generators.build("uuid#counter", {})(None).endswith(b"#1")
+
+
+class _Req:
+    """What access reads and writes (raw_header, set_header, ctx)."""
+
+    def __init__(self) -> None:
+        self.sent: dict[bytes, bytes] = {}
+        self.ctx: dict[str, Any] = {}
+
+    def raw_header(self, lname: bytes) -> bytes | None:
+        return None
+
+    def set_header(self, name: bytes, value: bytes) -> None:
+        self.sent[name] = value
+
+
+def test_uuid_access_draws_across_batches() -> None:
+    # access takes the batch's next id inline and refills when it is used up (IndexError)
+    plugin = CorrelationIdPlugin({**DEFAULTS, "generator": "uuid"}, {"id": "u"})
+    generators._ids.clear()
+    values = []
+    for _ in range(3 * generators._BATCH + 5):
+        req = _Req()
+        plugin.access(req)
+        values.append(req.sent[b"Kong-Request-ID"])
+        assert req.ctx["correlation-id"] == values[-1]
+    assert len(set(values)) == len(values)
+    assert all(uuid.UUID(v.decode()).version == 4 for v in values)
