@@ -79,9 +79,10 @@ def name_bits(names: Iterable[bytes]) -> int:
 
 
 class HeaderNames(frozenset[bytes]):
-    """A HeaderBlock's names (lower-case): the set itself are those it sets (they lose the
-    upstream's values), `added` those of lines added beside the upstream's (Vary). Build it
-    once per config; `mask` / `lmask` are the bits of the set names / of every line name."""
+    """A HeaderBlock's names (lower-case): the set holds the names the block sets (they
+    lose the upstream's values), `added` those of lines added beside the upstream's values
+    (Vary). Build it once per config; `mask` / `lmask` are the bits of the set names / of
+    every line's name."""
 
     __slots__ = ("added", "lines", "lmask", "mask")
     added: frozenset[bytes]
@@ -113,7 +114,7 @@ class HeaderBlock:
         # a HeaderNames made once per config; a plain set is converted (per call)
         if names.__class__ is not HeaderNames:
             names = HeaderNames(names)
-        self.names = names  # (a HeaderNames now; no cast(): a Python call)
+        self.names = names  # (typing.cast here would be a Python call per block)
         self.lines = lines
 
     def entries(self) -> list[ResponseHeader]:

@@ -229,7 +229,8 @@ class SharedCounters:
     def _counted_pair(self, words: tuple[int, int, int, int], limit0: float,
                       limit1: float) -> tuple[int, int] | None:
         # `_counted` for two windows without loops or lists: 124 bytecodes a request
-        # become ~30 (the seed's second + minute limits, the chain's largest plugin).
+        # become ~60 (the seed's second + minute limits; rate-limiting is the chain's
+        # largest plugin).
         q = self.q
         w0, h0, w1, h1 = words
         if q[w0] != h0 or q[w1] != h1:
