@@ -4,6 +4,7 @@ probing path (`check_and_incr`) request for request, and step aside when it cann
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -26,8 +27,17 @@ def admit(table: SharedCounters, keys: list[int], ends: list[int], limits: list[
     return usages
 
 
+def admit_pair(table: SharedCounters, keys: list[int], ends: list[int],
+               limits: list[float], now: int = NOW) -> list[int]:
+    """The same with counted_pair, the two-window form of counted."""
+    pair = table.counted_pair(table.pair_words(keys), limits[0], limits[1])
+    return list(pair) if pair is not None else table.check_and_incr(keys, ends, limits, now)
+
+
+@pytest.mark.parametrize("fast", [admit, admit_pair])
 @pytest.mark.parametrize("locked", [False, True])
-def test_fast_path_agrees_with_the_reference(tmp_path: Path, locked: bool) -> None:
+def test_fast_path_agrees_with_the_reference(tmp_path: Path, locked: bool,
+                                             fast: Callable[..., list[int]]) -> None:
     table = SharedCounters(tmp_path / "rl.bin", locked=locked)
     reference = MemoryCounters()
     rng = random.Random(7)
@@ -37,32 +47,13 @@ def test_fast_path_agrees_with_the_reference(tmp_path: Path, locked: bool) -> No
     rejected = 0
     for _ in range(600):
         keys = list(rng.choice(idents))
-        got = admit(table, keys, ends, limits)
+        got = fast(table, keys, ends, limits)
         assert got == reference.check_and_incr(keys, ends, limits, NOW)
         rejected += any(u >= lim for u, lim in zip(got, limits, strict=True))
     assert rejected > 0  # the limits were reached, so the no-increment case ran
-    table.close()
-
-
-@pytest.mark.parametrize("locked", [False, True])
-def test_pair_path_agrees_with_the_reference(tmp_path: Path, locked: bool) -> None:
-    """counted_pair, the two-window form of counted: the same usages, the same counting."""
-    table = SharedCounters(tmp_path / "rl.bin", locked=locked)
-    reference = MemoryCounters()
-    rng = random.Random(11)
-    idents = [(rng.getrandbits(63) | 1, rng.getrandbits(63) | 1) for _ in range(20)]
-    ends = [NOW + 1, NOW + 60]
-    limits: list[float] = [4, 9]
-    rejected = 0
-    for _ in range(600):
-        keys = list(rng.choice(idents))
-        pair = table.counted_pair(table.pair_words(keys), limits[0], limits[1])
-        got = list(pair) if pair is not None else table.check_and_incr(keys, ends, limits, NOW)
-        assert got == reference.check_and_incr(keys, ends, limits, NOW)
-        rejected += any(u >= lim for u, lim in zip(got, limits, strict=True))
-    assert rejected > 0
-    # another key in a home slot: the pair path steps aside
+    # another key in a home slot: both fast paths step aside
     other = [idents[0][0] + SLOTS, idents[0][1]]
+    assert table.counted(table.home_words(other), other, limits) is None
     assert table.counted_pair(table.pair_words(other), 100, 100) is None
     table.close()
 
