@@ -129,14 +129,11 @@ class PluginAPI:
     client_method: bytes | None = None  # set when a plugin changed the upstream method
 
     # -- reading the request ----------------------------------------------------------------
-    @property
-    def ctx(self) -> dict[str, Any]:
-        """Per-request storage for plugins (kong.ctx.plugin): use `req.ctx[self.name]`."""
-        # (A slot filled by __getattr__ was tried: a class with __getattr__ loses CPython's
-        # specialised attribute reads on every one of its ~50 slots; +50k instructions.)
-        if self._ctx is None:
-            self._ctx = {}
-        return self._ctx
+    # Per-request storage for plugins (kong.ctx.plugin): use `req.ctx[self.name]`. Set to a
+    # fresh dict by Exchange._start when the request's chain has plugins (a slot, not a
+    # lazy property: a property is a Python call per read, three a request in the seed
+    # chain). `_ctx` is the same dict, or None for a request no plugin ran on.
+    ctx: dict[str, Any]
 
     @property
     def method_str(self) -> str:

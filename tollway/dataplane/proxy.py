@@ -54,7 +54,7 @@ class Exchange(RequestHead, ResponseWriter, PluginAPI):
     # Fields most requests never set keep class-level defaults below (an instance dict).
     __slots__ = (
         "_ctx", "_raw", "accept", "balancer", "body_buf", "chain", "chunked_in",
-        "chunked_out", "conn", "consumer", "content_length", "credential", "done",
+        "chunked_out", "conn", "consumer", "content_length", "credential", "ctx", "done",
         "forwarded", "fwd", "has_body", "head", "head_sent", "headers", "held", "host",
         "http11", "keep_alive", "loop", "match", "method", "peer", "proto", "qpos",
         "raw_path", "replay", "req_complete", "req_ctype", "req_overlay", "req_size",
@@ -174,6 +174,7 @@ class Exchange(RequestHead, ResponseWriter, PluginAPI):
             m = self._preflight_route(host, path, headers)
         if m is None:
             self.chain = snap.global_chain
+            self.ctx = self._ctx = {}  # (see PluginAPI.ctx)
             self.reply_error(404, local_reply.NO_ROUTE)
             return
         self.match = m
@@ -188,6 +189,7 @@ class Exchange(RequestHead, ResponseWriter, PluginAPI):
         chain = route_spec.chain
         if chain is not None:
             self.chain = chain
+            self.ctx = self._ctx = {}  # (see PluginAPI.ctx)
             if chain.buffers_body and self.has_body and not self.upgrade:
                 self._buffer_body(chain.body_limit)
                 return  # the access phase runs once the whole body is read
