@@ -221,10 +221,12 @@ class RateLimiting(Plugin):
             keys = [f"{prefix}:{starts[p] * 1000}:{p}" for p in self.periods]
             hashes = [key_hash(k) for k in keys]
             local = self.local
-            hit = (keys, hashes, [starts[p] + EXPIRATION[p] for p in self.periods],
-                   local.home_words(hashes) if local is not None else None,
-                   local.pair_words(hashes) if local is not None and len(hashes) == 2
-                   else None)
+            pair = (local.pair_words(hashes) if local is not None and len(hashes) == 2
+                    else None)
+            # (access uses the home words only without the pair's)
+            home = local.home_words(hashes) if local is not None and pair is None else None
+            hit = (keys, hashes, [starts[p] + EXPIRATION[p] for p in self.periods], home,
+                   pair)
             if len(self.memo) >= MEMO_MAX:
                 self.memo.clear()
             self.memo[ident] = hit
