@@ -24,9 +24,6 @@ from tollway.plugins.base import (
     name_bits,
 )
 
-if TYPE_CHECKING:
-    pass
-
 # Response headers the pass over the upstream's headers treats specially (§2.9).
 R_CLEN, R_DATE, R_SERVER, R_VIA, R_TENC, R_UPGRADE, R_HOP = range(7)
 RESPONSE_SPECIAL: dict[bytes, int] = {
