@@ -68,6 +68,23 @@ class Target:
             writer.close()
 
 
+def pinned_ports(n: int, base: int) -> list[int]:
+    """`base`..`base+n-1` when all are free, else n ephemeral ports (0).
+
+    A consistent-hashing ring hashes its targets' addresses, so targets on the same ports
+    make the same ring every run and the split of a fixed key set repeats exactly; the
+    ephemeral fallback keeps the test running on a machine where those ports are taken."""
+    ports = list(range(base, base + n))
+    for port in ports:
+        with socket.socket() as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                return [0] * n
+    return ports
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from balancing_support import Target, count, document, free_port
+from balancing_support import Target, count, document, free_port, pinned_ports
 from dataplane_helpers import Gateway, LoopThread
 
 
@@ -37,7 +37,10 @@ def test_round_robin_follows_weights_and_weight_zero_drains(target_loop: LoopThr
 
 def test_consistent_hashing_on_header_is_sticky_and_weighted(target_loop: LoopThread,
                                                              gateways: list[Any]) -> None:
-    ts = [Target(target_loop, n) for n in ("a", "b", "c")]
+    # pinned ports: the ring (and so this split) repeats run to run; the ring's own
+    # shares are checked without sampling in tests/unit/dataplane/test_ring_shares.py
+    ports = pinned_ports(3, 41731)
+    ts = [Target(target_loop, n, port) for n, port in zip(("a", "b", "c"), ports, strict=True)]
     up = {"name": "ch.up", "hash_on": "header", "hash_on_header": "x-user",
           "hash_fallback": "ip", "targets": [
               {"target": ts[0].addr, "weight": 50}, {"target": ts[1].addr, "weight": 30},

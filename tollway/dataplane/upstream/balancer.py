@@ -263,13 +263,16 @@ class Balancer:
         # 18.9 % over 10,000 keys), ten per slot keep it within the issue's ±5 %.
         if self.algorithm == "consistent-hashing" and live:
             total = sum(p.weight for p in live)
-            points: list[tuple[int, int]] = []
+            points: list[tuple[int, str, int]] = []
             for i, p in enumerate(live):
                 n = max(1, round(p.weight / total * self.slots * POINTS_PER_SLOT))
-                points += [(_h32(f"{p.address} {k}"), i) for k in range(n)]
+                a = p.address
+                points += [(_h32(f"{a} {k}"), a, i) for k in range(n)]
+            # 100,000 32-bit points collide about once a ring: ties break on the address,
+            # not the position in the target list, so every node builds the same ring
             points.sort()
-            self.ring = [h for h, _ in points]
-            self.ring_peers = [live[i] for _, i in points]
+            self.ring = [h for h, _, _ in points]
+            self.ring_peers = [live[i] for _, _, i in points]
         else:
             self.ring, self.ring_peers = [], []
         for p in peers:
