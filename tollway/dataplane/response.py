@@ -132,11 +132,11 @@ class ResponseWriter(ExchangeFields):
             for item in reversed(extra):
                 if item.__class__ is not HeaderBlock:
                     break
-                names = item.names
+                names = item[0]
                 if names.lmask & mask:
                     break
                 mask |= names.mask
-                tail.append(item.lines)
+                tail.append(item[1])
             else:
                 tail.reverse()
                 replaced = REPLACED_BY_MASK.get(mask)

@@ -4,11 +4,14 @@ last bit, which can only report an overlap that is not one (the exact path then 
 
 from __future__ import annotations
 
+import copy
+import pickle
+
 import pytest
 
 from tollway.dataplane import response
 from tollway.plugins import base
-from tollway.plugins.base import HeaderBlock, HeaderNames, name_bits
+from tollway.plugins.base import HeaderBlock, HeaderNames, name_bits, new_block
 
 
 def test_bits_are_stable_and_distinct() -> None:
@@ -55,3 +58,18 @@ def test_a_mask_with_the_shared_bit_is_not_cached() -> None:
     own = block.names.mask
     assert response.replaced_names([block], own) == {b"x-test-cache"}
     assert response.REPLACED_BY_MASK[own] == {b"x-test-cache"}
+
+
+def test_new_block_is_the_constructor_without_its_call() -> None:
+    names = HeaderNames((b"x-a",), added=(b"vary",))
+    made = new_block((names, b"X-A: 1\r\nVary: Origin\r\n"))
+    assert made.__class__ is HeaderBlock  # the response head's fast path checks the class
+    assert made == HeaderBlock(names, b"X-A: 1\r\nVary: Origin\r\n")
+    assert made.names is names and made.lines == b"X-A: 1\r\nVary: Origin\r\n"
+    # a plain set given to the constructor becomes a HeaderNames with its bits
+    plain = HeaderBlock(frozenset({b"x-a"}), b"X-A: 1\r\n")
+    assert plain.names.__class__ is HeaderNames and plain.names.mask == names.mask
+    for clone in (copy.copy(made), pickle.loads(pickle.dumps(made))):
+        assert clone.__class__ is HeaderBlock and clone == made
+    assert made.entries() == [(b"X-A", b"1", True, b"x-a", b"X-A: 1\r\n"),
+                              (b"Vary", b"Origin", False, b"vary", b"Vary: Origin\r\n")]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tollway.plugins.base import BuildContext, HeaderBlock, HeaderNames, Plugin
+from tollway.plugins.base import BuildContext, HeaderNames, Plugin, new_block
 from tollway.plugins.correlation_id import generators
 from tollway.plugins.correlation_id.generators import next_uuid_or_raise
 from tollway.plugins.correlation_id.schema import config_schema
@@ -81,5 +81,11 @@ class EchoingCorrelationId(CorrelationIdPlugin):
         value = req.ctx.get(NAME)
         if value is None:
             value = self._value(req)
-        # set_response_header(header, value), its names and line start made once
-        req.set_response_headers([HeaderBlock(self.names, self.line_start + value + b"\r\n")])
+        # set_response_header(header, value), its names and line start made once, without
+        # the calls of set_response_headers([HeaderBlock(...)])
+        block = new_block((self.names, self.line_start + value + b"\r\n"))
+        extra = req.resp_extra
+        if extra is None:
+            req.resp_extra = [block]
+        else:
+            extra.append(block)

@@ -153,7 +153,11 @@ class CorsPlugin(Plugin):
             if len(self.by_origin) >= RESOLVED_MAX:
                 self.by_origin.clear()
             self.by_origin[origin] = entries
-        req.set_response_headers(entries)
+        extra = req.resp_extra  # req.set_response_headers(entries), without its call
+        if extra is None:
+            req.resp_extra = list(entries)
+        else:
+            extra += entries
 
     def _entries(self, origin: bytes | None) -> list[ResponseItem]:
         """The response headers for requests with this Origin, as one block. Kong: Vary is

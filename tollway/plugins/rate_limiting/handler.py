@@ -10,7 +10,7 @@ from operator import sub
 from pathlib import Path
 from typing import Any
 
-from tollway.plugins.base import BuildContext, HeaderBlock, HeaderNames, Plugin
+from tollway.plugins.base import BuildContext, HeaderBlock, HeaderNames, Plugin, new_block
 from tollway.plugins.rate_limiting.cluster import ClusterCounters, cluster_counters
 from tollway.plugins.rate_limiting.counters import key_hash, node_counters
 from tollway.plugins.rate_limiting.redis_policy import Backend, backend_for
@@ -318,7 +318,13 @@ class RateLimiting(Plugin):
                     else:
                         left = ends[0] - now
                         lines = templates[0] % (r0, r1, r0, left if left > 0 else 1)
-                    req.set_response_headers([HeaderBlock(self.names, lines)])
+                    # req.set_response_headers([HeaderBlock(...)]) without its two calls
+                    block = new_block((self.names, lines))
+                    extra = req.resp_extra
+                    if extra is None:
+                        req.resp_extra = [block]
+                    else:
+                        extra.append(block)
                     return False
             elif n == 1:
                 r0 = self.limits_less_one[0] - usages[0]

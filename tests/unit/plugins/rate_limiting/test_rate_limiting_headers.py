@@ -12,13 +12,17 @@ from tollway.plugins.rate_limiting.schema import config_schema
 
 
 class Req:
+    """What finish touches of the exchange: the admitted fast path appends its block to
+    `resp_extra` itself (PluginAPI.set_response_headers without the call), the rest calls
+    set_response_headers."""
+
     def __init__(self) -> None:
-        self.items: list[Any] = []
+        self.resp_extra: list[Any] | None = None
         self.ctx: dict[str, Any] = {}
         self.rejected: tuple[int, str] | None = None
 
     def set_response_headers(self, items: list[Any]) -> None:
-        self.items += items
+        self.resp_extra = (self.resp_extra or []) + items
 
     def error(self, status: int, message: str) -> None:
         self.rejected = (status, message)
@@ -33,7 +37,7 @@ def plugin(**limits: float) -> RateLimiting:
 def headers(p: RateLimiting, usages: list[int], now: int, ends: list[int]) -> tuple[bytes, bool]:
     req = Req()
     rejected = p.finish(req, usages, now, ends)
-    [block] = req.items
+    [block] = req.resp_extra or []
     assert isinstance(block, HeaderBlock)
     return block.lines, rejected
 
