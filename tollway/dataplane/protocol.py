@@ -28,6 +28,12 @@ MAX_URL = 8192  # nginx large_client_header_buffers: a request line over 8 KiB �
 MAX_HEADER_LINE = 8192
 MAX_HEADERS_TOTAL = 32768  # 4 × 8 KiB, as nginx's default large_client_header_buffers
 MAX_HEADER_COUNT = 200
+# The most a head (request line and headers) can be within the limits above, and what a
+# connection may have fed httptools of one unfinished head: httptools keeps an unfinished
+# header line itself (on_header comes at its end), so an endless line is stopped by this
+# count, and a read that ended a request counts whole (its tail may begin the next head).
+MAX_HEAD = MAX_URL + MAX_HEADERS_TOTAL + 4 * MAX_HEADER_COUNT + 1024
+MAX_HEAD_FED = MAX_HEAD + (256 << 10)  # + one read (uvloop reads at most 256 KB)
 WRITE_HIGH_WATER = 1 << 18
 
 
@@ -35,6 +41,21 @@ WRITE_HIGH_WATER = 1 << 18
 class RequestTooLarge(Exception):
     def __init__(self, status: int) -> None:
         self.status = status
+
+
+def check_headers(headers: list[tuple[bytes, bytes]]) -> None:
+    """431 for a header line over MAX_HEADER_LINE, headers over MAX_HEADERS_TOTAL in all or
+    more than MAX_HEADER_COUNT of them (name and value bytes, as nginx's buffers count)."""
+    if len(headers) > MAX_HEADER_COUNT:
+        raise RequestTooLarge(431)
+    total = 0
+    for name, value in headers:
+        size = len(name) + len(value)
+        if size > MAX_HEADER_LINE:
+            raise RequestTooLarge(431)
+        total += size
+    if total > MAX_HEADERS_TOTAL:
+        raise RequestTooLarge(431)
 
 
 class DownstreamProtocol(asyncio.Protocol):
@@ -66,7 +87,9 @@ class DownstreamProtocol(asyncio.Protocol):
         self.parsing: Exchange | None = None
         self.url = b""
         self.headers: list[tuple[bytes, bytes]] = []
-        self.header_bytes = 0
+        # bytes fed to the parser since the last complete head, at most (see MAX_HEAD)
+        self.head_bytes = 0
+        self.read_len = 0  # the read being fed
         # Upstream request header lines that depend only on the connection (§2.8), built
         # once per connection by ServerState.connection_opened for untrusted peers.
         self.static_forwarded = b""
@@ -128,6 +151,8 @@ class DownstreamProtocol(asyncio.Protocol):
             if self.current is not None:
                 self.current.on_downstream_tunnel_data(data)
             return
+        parsing, requests = self.parsing, self.requests
+        self.read_len = len(data)
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade as upgrade:
@@ -143,6 +168,15 @@ class DownstreamProtocol(asyncio.Protocol):
                 raise
         except httptools.HttpParserError:
             self.reject(400)
+        else:
+            if self.parsing is None:  # not in a request body: in a head, or between two
+                if parsing is None and self.requests == requests:
+                    # no head ended in this read: all of it is (the start of) a head
+                    self.head_bytes += len(data)
+                    if self.head_bytes > MAX_HEAD_FED:
+                        self.reject(431)
+                else:
+                    self.head_bytes = len(data)
 
     def pause_writing(self) -> None:
         self.write_paused = True
@@ -163,22 +197,23 @@ class DownstreamProtocol(asyncio.Protocol):
             raise RequestTooLarge(414)
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self.header_bytes += len(name) + len(value)
-        # A single line cannot pass MAX_HEADER_LINE before the total does: check lazily.
-        if self.header_bytes > MAX_HEADER_LINE and (
-                len(name) + len(value) > MAX_HEADER_LINE
-                or self.header_bytes > MAX_HEADERS_TOTAL
-                or len(self.headers) >= MAX_HEADER_COUNT):
-            raise RequestTooLarge(431)
+        # (the limits are checked once the head is complete: memory is bounded meanwhile
+        # by data_received's count, and most heads are too short to break them)
         self.headers.append((name, value))
 
     def on_headers_complete(self) -> None:
+        headers = self.headers
+        # This head is at most the bytes fed since the last one plus this read: shorter
+        # than one header line may be, it cannot break the byte limits.
+        if (self.head_bytes + self.read_len > MAX_HEADER_LINE
+                or len(headers) > MAX_HEADER_COUNT):
+            check_headers(headers)
         p = self.parser
-        ex = Exchange(self, p.get_method(), self.url, self.headers, p.get_http_version(),
+        ex = Exchange(self, p.get_method(), self.url, headers, p.get_http_version(),
                       p.should_keep_alive(), self.last_active)
         self.url = b""
         self.headers = []
-        self.header_bytes = 0
+        self.head_bytes = 0
         self.requests += 1
         self.parsing = ex
         if self.current is None:
