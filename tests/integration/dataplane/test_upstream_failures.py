@@ -4,6 +4,7 @@ idempotent; Kong's 502/504 bodies."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import time
@@ -263,6 +264,32 @@ def test_invalid_response_gives_502_not_retried(make_upstream, make_gateway, mak
     assert resp.status == 502
     assert TEXT_502.fullmatch(resp.text)
     assert len(up.requests) == 1, "invalid_header is not in proxy_next_upstream's default"
+
+
+def test_endless_response_head_gives_502(make_upstream, make_gateway, make_client):
+    """An upstream whose header line never ends: 502 once MAX_RESPONSE_HEAD is passed (as
+    nginx's "upstream sent too big header"), not a worker growing until the read timeout."""
+    from tollway.dataplane.upstream.connection import MAX_RESPONSE_HEAD
+
+    async def endless(conn, req):
+        await conn.send(b"HTTP/1.1 200 OK\r\nX-Endless: ")
+        for _ in range(MAX_RESPONSE_HEAD // 16384 + 8):
+            try:
+                await conn.send(b"v" * 16384)
+            except ConnectionError:
+                break
+        await asyncio.sleep(2)  # (the read timeout below is 60 s: not what ends it)
+        conn.close()
+
+    up = make_upstream(endless)
+    gw = make_gateway(service_doc(up.url, retries=3))
+    c = make_client(gw.port)
+    started = time.monotonic()
+    resp = c.request("GET", "/endless")
+    assert resp.status == 502
+    assert TEXT_502.fullmatch(resp.text)
+    assert time.monotonic() - started < 2
+    assert len(up.requests) == 1
 
 
 def test_upstream_5xx_passed_through_not_retried(make_upstream, make_gateway, make_client):

@@ -45,6 +45,11 @@ class Failure(IntEnum):
 
 
 WRITE_HIGH_WATER = 1 << 18  # see DownstreamProtocol: fewer pause/resume cycles per MiB
+# The largest response head taken from an upstream (Kong's proxy_buffer_size, 160k): httptools
+# keeps an unfinished header line itself, so a broken upstream sending one without end would
+# otherwise grow the worker until the read timeout. Past it: 502, as nginx's "upstream sent
+# too big header".
+MAX_RESPONSE_HEAD = 160 << 10
 
 # No body follows these statuses, whatever the headers say (RFC 9112 §6.3).
 NO_BODY_STATUSES = frozenset({204, 304})
@@ -71,6 +76,7 @@ class UpstreamConnection(asyncio.Protocol):
         self.head_only = False  # response to HEAD: no body whatever Content-Length says
         self.status = 0
         self.headers: list[tuple[bytes, bytes]] = []
+        self.head_bytes = 0  # of the response head not complete yet (MAX_RESPONSE_HEAD)
         self.response_started = False
         self.close_delimited = False
         self.tunnel = False
@@ -117,8 +123,13 @@ class UpstreamConnection(asyncio.Protocol):
         try:
             self.parser.feed_data(data)
             ex = self.exchange
-            if ex is not None and ex.held is not None:
-                ex.flush_held()  # the head's body is not in this read: send the head now
+            if ex is not None:
+                if ex.held is not None:
+                    ex.flush_held()  # the head's body is not in this read: send the head now
+                elif not self.response_started:  # the head is not complete yet
+                    self.head_bytes += len(data)
+                    if self.head_bytes > MAX_RESPONSE_HEAD:
+                        self._fail(Failure.INVALID)
         except httptools.HttpParserUpgrade as upgrade:
             rest = data[upgrade.args[0]:]
             self.tunnel = True
@@ -148,6 +159,7 @@ class UpstreamConnection(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         status = self.parser.get_status_code()
+        self.head_bytes = 0
         if 100 <= status < 200 and status != 101:
             # Interim responses (100 Continue, 103 Early Hints) are not forwarded: tollway
             # answers Expect itself, and the final response follows on this connection.
