@@ -152,7 +152,10 @@ class Exchange(RequestHead, ResponseWriter, PluginAPI):
         st = self.state
         st.stats_requests += 1
         if st.request_id_needed:
-            self.request_id = st.new_request_id()
+            try:
+                self.request_id = st.next_request_id_or_raise()
+            except IndexError:
+                self.request_id = st.new_request_id()
         limit = st.client_max_body_size
         if limit and self.content_length and int(self.content_length) > limit:
             self.keep_alive = False

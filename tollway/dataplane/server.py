@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import os
+import re
 import socket
 import time
 from collections.abc import Callable
@@ -43,6 +44,7 @@ KEEPALIVE_TIMEOUT = 60.0
 CLIENT_HEADER_TIMEOUT = 60.0
 DRAIN_IDLE = 0.5
 REQUEST_IDS_PER_READ = 256
+ID_CUT = re.compile(".{32}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +92,9 @@ class ServerState:
         self.access_log = None if log_path in ("off", "") else AccessLog(loop, log_path)
         self.request_id_needed = self.header_flags.request_id or self.access_log is not None
         self._request_ids: list[str] = []
+        # The next request id without a Python call: raises IndexError when the batch is
+        # used up (then call new_request_id). The list is only ever refilled in place.
+        self.next_request_id_or_raise = self._request_ids.pop
         self.request_id_upstream = True
         self.client_max_body_size = settings.client_max_body_size
         self.trusted_ips = settings.trusted_ips
@@ -142,8 +147,9 @@ class ServerState:
         every request needs one, and a syscall per request costs more than the slicing."""
         ids = self._request_ids
         if not ids:
-            pool = os.urandom(16 * REQUEST_IDS_PER_READ).hex()
-            ids.extend(pool[i:i + 32] for i in range(0, len(pool), 32))
+            # (one regex pass cuts the 256 ids in C: a comprehension of slices cost ~12
+            # bytecodes a request)
+            ids += ID_CUT.findall(os.urandom(16 * REQUEST_IDS_PER_READ).hex())
         return ids.pop()
 
     # -- config -----------------------------------------------------------------------------

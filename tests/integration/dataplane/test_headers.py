@@ -280,6 +280,18 @@ def test_response_headers_default(make_upstream, make_gateway, make_client):
     assert up.requests[0].header("x-tollway-request-id") == resp.header("x-tollway-request-id")
 
 
+def test_request_ids_distinct_across_batches(make_upstream, make_gateway, make_client):
+    """Ids come 256 to a getrandom() read: 600 requests cross two refills, every id is 32
+    hex digits, none repeats, and each is the one its request carried upstream."""
+    up = make_upstream(respond(200, b"ok"))
+    gw = make_gateway(service_doc(up.url))
+    c = make_client(gw.port)
+    ids = [c.request("GET", "/").header("x-tollway-request-id") or "" for _ in range(600)]
+    assert all(re.fullmatch(r"[0-9a-f]{32}", i) for i in ids)
+    assert len(set(ids)) == 600
+    assert [r.header("x-tollway-request-id") for r in up.requests] == ids
+
+
 def test_upstream_server_and_via_kept(make_upstream, make_gateway, make_client):
     up = make_upstream(respond(200, b"ok", [("Server", "origin/1.0"), ("Via", "1.0 cache")]))
     gw = make_gateway(service_doc(up.url))
