@@ -274,7 +274,7 @@ class DownstreamProtocol(asyncio.Protocol):
             nxt.start()
         elif self.eof:
             self.close()
-        else:
+        elif self.pauses:  # (most connections never pause: no call then)
             self.resume(PAUSE_PIPELINE)
 
     def reject(self, status: int) -> None:

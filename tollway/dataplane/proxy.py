@@ -345,7 +345,8 @@ class Exchange(RequestHead, ResponseWriter, PluginAPI):
                 self._body_complete()
             return
         conn = self.conn
-        if conn is not None and not self.done:
+        # (a request without a body was sent whole when it was attached: nothing to do)
+        if conn is not None and not self.done and not self.request_sent:
             if self.chunked_in:
                 conn.send(b"0\r\n\r\n")
             self._request_fully_sent(conn)
@@ -461,7 +462,8 @@ class Exchange(RequestHead, ResponseWriter, PluginAPI):
         if self.req_complete:
             if self.chunked_in:
                 conn.send(b"0\r\n\r\n")
-            self._request_fully_sent(conn)
+            # _request_fully_sent, without its call: attach set the read timeout already
+            self.request_sent = True
 
     def on_upstream_error(self, kind: Failure, response_started: bool) -> None:
         self.conn = None
@@ -585,7 +587,8 @@ class Exchange(RequestHead, ResponseWriter, PluginAPI):
             st.stats_errors += 1
         proto = self.proto
         # Whatever this exchange paused, it no longer needs paused.
-        proto.resume(PAUSE_BODY | PAUSE_UPSTREAM)
+        if proto.pauses:
+            proto.resume(PAUSE_BODY | PAUSE_UPSTREAM)
         if abort:
             proto.exchange_done(self, False)
             if proto.transport is not None and not proto.closed:

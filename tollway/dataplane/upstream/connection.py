@@ -273,8 +273,10 @@ class UpstreamConnection(asyncio.Protocol):
     def _finish(self, keep_alive: bool) -> None:
         ex = self.exchange
         self.exchange = None
-        self._cancel_timer()
-        self._drop_peer(None)
+        # _cancel_timer() and _drop_peer(None) without their calls: once per response
+        self.pool.active.discard(self)
+        if self.peer is not None:
+            self._drop_peer(None)
         if keep_alive and ex is not None and ex.request_sent:
             self.state = State.IDLE
             if self.write_paused:  # never pool a connection with unsent request bytes
