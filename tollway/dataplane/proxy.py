@@ -447,7 +447,12 @@ class Exchange(RequestHead, ResponseWriter, PluginAPI):
         body = (self.replay or []) if self.head_sent else self.body_buf
         self.head_sent = True
         timeout = svc.read_timeout if self.req_complete else svc.write_timeout
-        conn.attach(self, self.head, timeout, self.method == b"HEAD")
+        # A bodiless, complete request (most GETs) is its head alone: it may be written
+        # with this loop iteration's other requests (Pool.write_soon). A chunked request
+        # sends its last chunk, an upgrade its first frames right after the head.
+        whole = (not body and self.req_complete and not self.chunked_in
+                 and not self.upgrade)
+        conn.attach(self, self.head, timeout, self.method == b"HEAD", whole)
         if body:
             if self.chunked_in:
                 framed: list[bytes] = []

