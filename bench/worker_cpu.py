@@ -4,7 +4,8 @@ Requests per second on a shared VM move with the machine; what one request costs
 moves less. This starts the bench upstream (nginx) and one tollway node per mode (`bare`,
 `local`: the seed chain, `redis`: the chain with the redis policy), runs wrk against each in
 turn for `--rounds` rounds, and divides the worker's CPU time (from /proc/<pid>/stat) by the
-requests wrk completed. Same pinning, wrk parameters and configs as `bench/run.py`.
+requests wrk completed; also the worker's involuntary context switches (preemptions) per
+request. Same pinning, wrk parameters and configs as `bench/run.py`.
 
     .venv/bin/python bench/worker_cpu.py                       # bare and local, 3 rounds
     .venv/bin/python bench/worker_cpu.py --modes bare,local,redis --rounds 5
@@ -43,6 +44,17 @@ def worker_pid(supervisor: int) -> int:
     return children[-1]
 
 
+def preemptions(pid: int) -> int:
+    """Involuntary context switches of `pid` so far (its threads' sum): on the split layout
+    mostly the upstream nginx, woken by a request, preempting the worker."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for line in (task / "status").read_text().splitlines():
+            if line.startswith("nonvoluntary_ctxt_switches:"):
+                total += int(line.split()[1])
+    return total
+
+
 def cpu_seconds(pid: int) -> tuple[float, float]:
     """(user, system) CPU seconds of `pid` so far."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -76,26 +88,30 @@ def main(argv: list[str] | None = None) -> None:
                 run_wrk(run.base_url + "/", params, duration_s=1,
                         preexec_fn=pinner(layout.get("wrk")), headers=headers)  # warm-up
                 nodes[mode] = (run, worker_pid(run.child.proc.pid))
-            rows: dict[str, list[tuple[float, float, float]]] = {m: [] for m in modes}
+            rows: dict[str, list[tuple[float, float, float, float]]] = {m: [] for m in modes}
             for _ in range(args.rounds):
                 for mode, (run, pid) in nodes.items():
                     user0, sys0 = cpu_seconds(pid)
+                    pre0 = preemptions(pid)
                     result, _ = run_wrk(run.base_url + "/", params, duration_s=args.duration,
                                         preexec_fn=pinner(layout.get("wrk")), headers=headers)
                     user1, sys1 = cpu_seconds(pid)
+                    pre1 = preemptions(pid)
                     if result.errors or not result.requests:
                         sys.exit(f"worker_cpu: {mode}: {result.errors} wrk errors")
                     n = result.requests
                     rows[mode].append(((user1 - user0) / n * 1e6, (sys1 - sys0) / n * 1e6,
-                                       result.requests_per_sec))
+                                       result.requests_per_sec, (pre1 - pre0) / n))
         finally:
             procs.stop_all()
     for mode, r in rows.items():
         user = statistics.median(x[0] for x in r)
         system = statistics.median(x[1] for x in r)
         rps = statistics.median(x[2] for x in r)
+        pre = statistics.median(x[3] for x in r)
         print(f"{mode:6s} user {user:5.1f} us + system {system:5.1f} us = {user + system:5.1f} "
-              f"us CPU per request (median of {len(r)}), {rps:,.0f} req/s")
+              f"us CPU per request (median of {len(r)}), {rps:,.0f} req/s, "
+              f"{pre:.2f} preemptions per request")
 
 
 if __name__ == "__main__":
