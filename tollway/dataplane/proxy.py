@@ -349,13 +349,10 @@ class Exchange(RequestHead, ResponseWriter, PluginAPI):
         if conn is not None and not self.done and not self.request_sent:
             if self.chunked_in:
                 conn.send(b"0\r\n\r\n")
-            self._request_fully_sent(conn)
-
-    def _request_fully_sent(self, conn: UpstreamConnection) -> None:
-        self.request_sent = True
-        svc = self.service
-        if svc is not None:
-            conn.set_timeout(svc.read_timeout)
+            self.request_sent = True  # the request is sent whole: now the read timeout
+            svc = self.service
+            if svc is not None:
+                conn.set_timeout(svc.read_timeout)
 
     # -- upstream dispatch ------------------------------------------------------------------
     def dispatch(self) -> None:
@@ -447,11 +444,9 @@ class Exchange(RequestHead, ResponseWriter, PluginAPI):
         body = (self.replay or []) if self.head_sent else self.body_buf
         self.head_sent = True
         timeout = svc.read_timeout if self.req_complete else svc.write_timeout
-        # A bodiless, complete request (most GETs) is its head alone: it may be written
-        # with this loop iteration's other requests (Pool.write_soon). A chunked request
-        # sends its last chunk, an upgrade its first frames right after the head.
-        whole = (not body and self.req_complete and not self.chunked_in
-                 and not self.upgrade)
+        # A head that is the whole request may leave with the iteration's others (write_soon);
+        # a chunked request's last chunk and an upgrade's first frames follow the head.
+        whole = not body and self.req_complete and not self.chunked_in and not self.upgrade
         conn.attach(self, self.head, timeout, self.method == b"HEAD", whole)
         if body:
             if self.chunked_in:
@@ -467,8 +462,7 @@ class Exchange(RequestHead, ResponseWriter, PluginAPI):
         if self.req_complete:
             if self.chunked_in:
                 conn.send(b"0\r\n\r\n")
-            # _request_fully_sent, without its call: attach set the read timeout already
-            self.request_sent = True
+            self.request_sent = True  # (attach set the read timeout already)
 
     def on_upstream_error(self, kind: Failure, response_started: bool) -> None:
         self.conn = None
