@@ -45,10 +45,11 @@ class Failure(IntEnum):
 
 
 WRITE_HIGH_WATER = 1 << 18  # see DownstreamProtocol: fewer pause/resume cycles per MiB
-# The largest response head taken from an upstream (Kong's proxy_buffer_size, 160k): httptools
-# keeps an unfinished header line itself, so a broken upstream sending one without end would
-# otherwise grow the worker until the read timeout. Past it: 502, as nginx's "upstream sent
-# too big header".
+# The largest response head taken from an upstream: httptools keeps an unfinished header
+# line itself, so a broken upstream sending one without end would otherwise grow the worker
+# until the read timeout. Past it: 502, as nginx's "upstream sent too big header". Kong
+# keeps nginx's proxy_buffer_size (one page, 4k/8k) unless configured; 160k is what
+# deployments with big cookies set it to (docs/differences-from-kong.md).
 MAX_RESPONSE_HEAD = 160 << 10
 
 # No body follows these statuses, whatever the headers say (RFC 9112 §6.3).
