@@ -152,7 +152,7 @@ class DownstreamProtocol(asyncio.Protocol):
                 self.current.on_downstream_tunnel_data(data)
             return
         parsing, requests = self.parsing, self.requests
-        self.read_len = len(data)
+        self.read_len = size = len(data)
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade as upgrade:
@@ -172,11 +172,11 @@ class DownstreamProtocol(asyncio.Protocol):
             if self.parsing is None:  # not in a request body: in a head, or between two
                 if parsing is None and self.requests == requests:
                     # no head ended in this read: all of it is (the start of) a head
-                    self.head_bytes += len(data)
+                    self.head_bytes += size
                     if self.head_bytes > MAX_HEAD_FED:
                         self.reject(431)
                 else:
-                    self.head_bytes = len(data)
+                    self.head_bytes = size
 
     def pause_writing(self) -> None:
         self.write_paused = True
