@@ -55,6 +55,12 @@ def preemptions(pid: int) -> int:
     return total
 
 
+def syscalls(pid: int) -> tuple[int, int]:
+    """(read, write) system calls of `pid` so far (/proc/<pid>/io: syscr, syscw)."""
+    io = dict(line.split(": ") for line in Path(f"/proc/{pid}/io").read_text().splitlines())
+    return int(io["syscr"]), int(io["syscw"])
+
+
 def cpu_seconds(pid: int) -> tuple[float, float]:
     """(user, system) CPU seconds of `pid` so far."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -88,20 +94,24 @@ def main(argv: list[str] | None = None) -> None:
                 run_wrk(run.base_url + "/", params, duration_s=1,
                         preexec_fn=pinner(layout.get("wrk")), headers=headers)  # warm-up
                 nodes[mode] = (run, worker_pid(run.child.proc.pid))
-            rows: dict[str, list[tuple[float, float, float, float]]] = {m: [] for m in modes}
+            # (user, system, req/s, preemptions, reads, writes) per round
+            rows: dict[str, list[tuple[float, ...]]] = {m: [] for m in modes}
             for _ in range(args.rounds):
                 for mode, (run, pid) in nodes.items():
                     user0, sys0 = cpu_seconds(pid)
                     pre0 = preemptions(pid)
+                    reads0, writes0 = syscalls(pid)
                     result, _ = run_wrk(run.base_url + "/", params, duration_s=args.duration,
                                         preexec_fn=pinner(layout.get("wrk")), headers=headers)
                     user1, sys1 = cpu_seconds(pid)
                     pre1 = preemptions(pid)
+                    reads1, writes1 = syscalls(pid)
                     if result.errors or not result.requests:
                         sys.exit(f"worker_cpu: {mode}: {result.errors} wrk errors")
                     n = result.requests
                     rows[mode].append(((user1 - user0) / n * 1e6, (sys1 - sys0) / n * 1e6,
-                                       result.requests_per_sec, (pre1 - pre0) / n))
+                                       result.requests_per_sec, (pre1 - pre0) / n,
+                                       (reads1 - reads0) / n, (writes1 - writes0) / n))
         finally:
             procs.stop_all()
     for mode, r in rows.items():
@@ -109,9 +119,12 @@ def main(argv: list[str] | None = None) -> None:
         system = statistics.median(x[1] for x in r)
         rps = statistics.median(x[2] for x in r)
         pre = statistics.median(x[3] for x in r)
+        reads = statistics.median(x[4] for x in r)
+        writes = statistics.median(x[5] for x in r)
         print(f"{mode:6s} user {user:5.1f} us + system {system:5.1f} us = {user + system:5.1f} "
               f"us CPU per request (median of {len(r)}), {rps:,.0f} req/s, "
-              f"{pre:.2f} preemptions per request")
+              f"{pre:.2f} preemptions, {reads:.2f} read and {writes:.2f} write system calls "
+              "per request")
 
 
 if __name__ == "__main__":

@@ -196,7 +196,7 @@ class Exchange(RequestHead, ResponseWriter, PluginAPI):
             if chain.buffers_body and self.has_body and not self.upgrade:
                 self._buffer_body(chain.body_limit)
                 return  # the access phase runs once the whole body is read
-            if chain.access and not self.run_access():
+            if chain.access and not chain.access_run(self):
                 return  # answered by a plugin, or continuing after the plugin's I/O
         self.proceed()
 
@@ -318,7 +318,8 @@ class Exchange(RequestHead, ResponseWriter, PluginAPI):
         self.buffering = False
         self.set_buffered_body(chunks[0] if len(chunks) == 1 else b"".join(chunks))
         try:
-            if self.chain.access and not self.run_access():
+            chain = self.chain
+            if chain.access and not chain.access_run(self):
                 return
             self.proceed()
         except Exception:
@@ -578,8 +579,9 @@ class Exchange(RequestHead, ResponseWriter, PluginAPI):
         if self.held is not None:
             self.flush_held()
         st = self.state
-        if self.chain.log:
-            self.run_log()
+        chain = self.chain
+        if chain.log:
+            chain.log_run(self)
         if st.access_log is not None:
             st.access_log.log(self)
         if self.status >= 500:

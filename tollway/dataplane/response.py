@@ -7,7 +7,6 @@ is serialised in one pass, with the plugins' headers appended.
 
 from __future__ import annotations
 
-from collections.abc import Set as AbstractSet
 from typing import TYPE_CHECKING
 
 from tollway.dataplane import local_reply
@@ -15,9 +14,12 @@ from tollway.dataplane.exchange_fields import ExchangeFields
 from tollway.dataplane.http import STATUS_LINES, VIA_VALUE, status_line
 from tollway.dataplane.request_head import H_XFHOST
 from tollway.plugins.base import (
+    HEAD_CODES,
+    NAME_BIT,
     NAME_BITS_MAX,
-    HeaderBlock,
+    R_NAMED,
     HeaderList,
+    HeaderNames,
     ResponseHeader,
     ResponseItem,
     expand,
@@ -38,19 +40,15 @@ SPECIAL_NAMES = frozenset(RESPONSE_SPECIAL)
 
 
 SPECIAL_MASK = name_bits(SPECIAL_NAMES)
-# HeaderBlock name bits -> the names they set (a handful of combinations per config).
-REPLACED_BY_MASK: dict[int, frozenset[bytes]] = {}
-REPLACED_BY_MASK_MAX = 4096
+# One lookup per upstream header finds both: a special name's code, or R_NAMED for a name
+# a plugin block may set (plugins/base.py registers those); the special names keep theirs.
+HEAD_CODES.update(RESPONSE_SPECIAL)
+SHARED_BIT = 1 << NAME_BITS_MAX  # names past the limit share it: it names no one name
 
 
-def replaced_names(blocks: list[ResponseItem], mask: int) -> frozenset[bytes]:
-    names: frozenset[bytes] = frozenset().union(
-        *(b.names for b in blocks if isinstance(b, HeaderBlock)))
-    if len(REPLACED_BY_MASK) >= REPLACED_BY_MASK_MAX:
-        REPLACED_BY_MASK.clear()
-    if mask < 1 << NAME_BITS_MAX:  # no shared overflow bit: the bits name the set
-        REPLACED_BY_MASK[mask] = names
-    return names
+def replaced_names(blocks: list[ResponseItem]) -> frozenset[bytes]:
+    """The names the blocks among `blocks` set (for a mask with the shared bit)."""
+    return frozenset().union(*(b[0] for b in blocks if b[0].__class__ is HeaderNames))
 
 
 # Headers exit_raw never replays: it frames the body itself.
@@ -107,11 +105,10 @@ class ResponseWriter(ExchangeFields):
         st = self.state
         self.response_started = True
         self.status = status
-        special = RESPONSE_SPECIAL
         chain = self.chain
         if chain.response:
             if chain.response_light:
-                self.run_response(None)  # plugins that only set headers: into resp_extra
+                chain.response_run(self)  # plugins that only set headers: into resp_extra
             else:
                 # Slow path, for plugins that read the upstream's headers: they see and
                 # edit them before tollway applies its own rules below.
@@ -121,51 +118,53 @@ class ResponseWriter(ExchangeFields):
         # Headers plugins set (access or response_headers): the upstream's values of a
         # replaced name are dropped in the pass below, and the plugins' lines follow.
         extra = self.resp_extra
-        replaced: AbstractSet[bytes] | None = None
+        rmask = 0  # the name bits of what plugin blocks set: the upstream's values go
         tail: list[bytes] | None = None
         if extra:
-            # The usual case: only HeaderBlocks, none overriding a later one's header nor
+            # The usual case: only blocks, none overriding a later one's header nor
             # setting a special one: their lines as they are, checked in name bits; the
-            # names whose upstream values go looked up by their bits.
+            # upstream's headers of the names they set are found by their bits below.
             tail = []
             mask = SPECIAL_MASK
             for item in reversed(extra):
-                if item.__class__ is not HeaderBlock:
-                    break
                 names = item[0]
+                if names.__class__ is not HeaderNames:  # (a single header: its name)
+                    break
                 if names.lmask & mask:
                     break
                 mask |= names.mask
-                tail.append(item[1])
+                tail.append(item[1])  # type: ignore[arg-type]
             else:
                 tail.reverse()
-                replaced = REPLACED_BY_MASK.get(mask)
-                if replaced is None:
-                    replaced = replaced_names(extra, mask)
+                if mask < SHARED_BIT:
+                    rmask = mask
+                else:  # a name without a bit of its own: by name (rare)
+                    named = replaced_names(extra)
+                    headers = [h for h in headers if h[0].lower() not in named]
                 extra = None
         if extra:
             # Newest first: an entry is dropped when a later set of its name overrides it.
-            replaced = set()
+            replaced: set[bytes] = set()
             tail = []
             for item in reversed(extra):
-                if item.__class__ is HeaderBlock:
-                    names = item.names
+                names = item[0]
+                if names.__class__ is HeaderNames:  # a block
                     lines = names.lines  # (with the names of added lines)
                     if lines.isdisjoint(replaced) and lines.isdisjoint(SPECIAL_NAMES):
                         replaced |= names
-                        tail.append(item.lines)
+                        tail.append(item[1])  # type: ignore[arg-type]
                         continue
                     ln = b""  # overlaps a later header, or a special one: resolve below
                 else:
                     _, _, replace, ln, line = item  # type: ignore[misc]
                     if ln in replaced:
                         continue
-                if not ln or ln in special:
+                if not ln or ln in SPECIAL_NAMES:
                     # rare: a plugin set Date, Server, Content-Length... (the rules below
                     # apply to its header as to the upstream's), or a block overlaps
-                    pairs, replaced = resolve_extra(self.resp_extra or [])
-                    headers = [h for h in headers if h[0].lower() not in replaced] + pairs
-                    replaced = tail = None
+                    pairs, gone = resolve_extra(self.resp_extra or [])
+                    headers = [h for h in headers if h[0].lower() not in gone] + pairs
+                    tail = None
                     break
                 if replace:
                     replaced.add(ln)
@@ -173,18 +172,22 @@ class ResponseWriter(ExchangeFields):
                     tail.append(line)
             else:
                 tail.reverse()
+                if replaced:
+                    headers = [h for h in headers if h[0].lower() not in replaced]
         parts = [STATUS_LINES.get(status) or status_line(status)]
         via = b""
         has_server = has_date = framed = False
         clen: bytes | None = None
         upgrade = status == 101
+        codes = HEAD_CODES
         for name, value in headers:
             ln = name.lower()
-            if replaced is not None and ln in replaced:
-                continue
-            code = special.get(ln)
+            code = codes.get(ln)
             if code is None:
                 parts.append(name + b": " + value + b"\r\n")
+            elif code == R_NAMED:  # a name plugins may set: kept unless a block set it
+                if not (rmask and rmask & NAME_BIT.get(ln, 0)):
+                    parts.append(name + b": " + value + b"\r\n")
             elif code == R_CLEN:
                 clen = value
                 framed = True

@@ -64,6 +64,13 @@ def response_header(name: bytes, value: bytes | None, replace: bool = True) -> R
 # an overlap that is not one (the exact path then runs), never miss one.
 _NAME_BITS: dict[bytes, int] = {}
 NAME_BITS_MAX = 512
+# Every name with a bit of its own is also in the response head's table of header codes
+# (dataplane/response.py seeds it with the names it treats specially, which keep their own
+# codes): the one dict lookup per upstream header that finds the special ones also finds
+# the names a plugin block may replace, so the head needs no set lookup per header.
+HEAD_CODES: dict[bytes, int] = {}
+R_NAMED = -1  # HEAD_CODES: a name with a bit (look it up in NAME_BIT)
+NAME_BIT = _NAME_BITS
 
 
 def name_bits(names: Iterable[bytes]) -> int:
@@ -75,6 +82,7 @@ def name_bits(names: Iterable[bytes]) -> int:
             bit = 1 << min(len(_NAME_BITS), NAME_BITS_MAX)
             if len(_NAME_BITS) <= NAME_BITS_MAX:
                 _NAME_BITS[name] = bit
+                HEAD_CODES.setdefault(name, R_NAMED)
         mask |= bit
     return mask
 
@@ -131,18 +139,24 @@ class HeaderBlock(tuple[HeaderNames, bytes]):
 
     def entries(self) -> list[ResponseHeader]:
         """The same headers one by one (for the paths that edit a HeaderList)."""
-        out = []
-        seen = set()
-        added = self.names.added
-        for line in self.lines.split(b"\r\n"):
-            if line:
-                name, _, value = line.partition(b": ")
-                lname = name.lower()
-                out.append(response_header(name, value, replace=lname not in added))
-                seen.add(lname)
-        # names removed without a line of their own
-        out += [(n, None, True, n, None) for n in sorted(self.names - seen)]
-        return out
+        return block_entries(self)
+
+
+def block_entries(block: tuple[HeaderNames, bytes]) -> list[ResponseHeader]:
+    """A block's headers one by one (for the paths that edit a HeaderList)."""
+    names, lines = block
+    out = []
+    seen = set()
+    added = names.added
+    for line in lines.split(b"\r\n"):
+        if line:
+            name, _, value = line.partition(b": ")
+            lname = name.lower()
+            out.append(response_header(name, value, replace=lname not in added))
+            seen.add(lname)
+    # names removed without a line of their own
+    out += [(n, None, True, n, None) for n in sorted(names - seen)]
+    return out
 
 
 # `new_block((names, lines))` is `HeaderBlock(names, lines)` without a Python call (~500
@@ -150,18 +164,26 @@ class HeaderBlock(tuple[HeaderNames, bytes]):
 new_block = cast(Callable[[tuple[HeaderNames, bytes]], HeaderBlock],
                  partial(tuple.__new__, HeaderBlock))
 
+# A block as a plain tuple: `(names, lines)` with `names` a HeaderNames made once per
+# config. What the plugins that add a block to every response make (rate-limiting,
+# correlation-id, cors): a tuple display is one bytecode, while a HeaderBlock, even made by
+# `new_block`, costs a call through tuple.__new__ and a subclass's deallocation (~1k
+# instructions a block under callgrind). Anything in `resp_extra` whose first item is a
+# HeaderNames is a block (a single header's first item is its name, bytes).
+Block = tuple[HeaderNames, bytes]
+
 # What `req.set_response_headers` takes: single headers and blocks.
-ResponseItem = ResponseHeader | HeaderBlock
+ResponseItem = ResponseHeader | HeaderBlock | Block
 
 
 def expand(items: list[ResponseItem]) -> list[ResponseHeader]:
     """`items` with every block replaced by its headers."""
     out: list[ResponseHeader] = []
     for item in items:
-        if isinstance(item, HeaderBlock):
-            out += item.entries()
+        if item[0].__class__ is HeaderNames:
+            out += block_entries(item)
         else:
-            out.append(item)
+            out.append(item)  # type: ignore[arg-type]
     return out
 
 

@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import inspect
 from dataclasses import dataclass, field
+from operator import methodcaller
 from typing import TYPE_CHECKING, Any
 
 from tollway.plugins import registry
 from tollway.plugins.base import BODY_BUFFER_LIMIT, BuildContext
+from tollway.plugins.runners import Runner, access_runner, log_runner, response_runner
 
 if TYPE_CHECKING:
     from tollway.config.model import Config
@@ -62,6 +64,12 @@ class Chain:
     access_fns: tuple[Any, ...] | None = None
     response_fns: tuple[Any, ...] | None = None
     log_fns: tuple[Any, ...] | None = None
+    # What the exchange calls for each phase (when the phase has entries): the bound methods
+    # above as one generated function (plugins/runners.py), else the generic runner of
+    # PluginAPI, which resolves consumer-scoped instances per request.
+    access_run: Runner = methodcaller("run_access")
+    response_run: Runner = methodcaller("run_response", None)
+    log_run: Runner = methodcaller("run_log")
 
     @property
     def empty(self) -> bool:
@@ -194,13 +202,21 @@ def make_chain(entries: list[Entry]) -> Chain:
               if inst is not None and has_phase(type(inst), "access") and inst.wants_body()]
     light = all(is_light_response(type(i)) for e in response
                 for i in (e.default, *(e.by_consumer or {}).values()) if i is not None)
+    access_fns, response_fns, log_fns = bound(access, "access"), bound(response), bound(log, "log")
+    runners: dict[str, Runner] = {}
+    if access_fns is not None:
+        runners["access_run"] = access_runner(access_fns, [e.name for e in access])
+    if response_fns is not None and light:
+        runners["response_run"] = response_runner(response_fns, [e.name for e in response])
+    if log_fns is not None:
+        runners["log_run"] = log_runner(log_fns, [e.name for e in log])
     return Chain(access=access, response=response,
                  body=with_phase("body"), log=log,
                  names=frozenset(e.name for e in entries),
                  buffers_body=bool(limits), body_limit=max(limits, default=BODY_BUFFER_LIMIT),
                  response_light=bool(response) and light,
-                 access_fns=bound(access, "access"), response_fns=bound(response),
-                 log_fns=bound(log, "log"))
+                 access_fns=access_fns, response_fns=response_fns, log_fns=log_fns,
+                 **runners)
 
 
 def build_chains(config: Config, ctx: BuildContext | None = None

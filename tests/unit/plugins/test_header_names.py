@@ -50,14 +50,22 @@ def test_names_past_the_limit_share_the_last_bit(monkeypatch: pytest.MonkeyPatch
     assert name_bits([b"n4"]) == bits[4]
 
 
-def test_a_mask_with_the_shared_bit_is_not_cached() -> None:
+def test_names_with_bits_have_a_head_code() -> None:
+    # the response head finds a name a block may set in the same lookup as the special ones
+    names = HeaderNames({b"x-test-head-code"})
+    assert base.HEAD_CODES[b"x-test-head-code"] == base.R_NAMED
+    assert base.NAME_BIT[b"x-test-head-code"] == names.mask
+    # the special names keep their own codes, though they have bits too
+    for name, code in response.RESPONSE_SPECIAL.items():
+        assert base.HEAD_CODES[name] == code and name in base.NAME_BIT
+
+
+def test_replaced_names_reads_blocks_only() -> None:
     block = HeaderBlock(frozenset({b"x-test-cache"}), b"X-Test-Cache: 1\r\n")
-    shared = 1 << response.NAME_BITS_MAX
-    assert response.replaced_names([block], shared) == {b"x-test-cache"}
-    assert shared not in response.REPLACED_BY_MASK
-    own = block.names.mask
-    assert response.replaced_names([block], own) == {b"x-test-cache"}
-    assert response.REPLACED_BY_MASK[own] == {b"x-test-cache"}
+    plain = (HeaderNames({b"x-test-plain"}), b"X-Test-Plain: 1\r\n")
+    single = base.response_header(b"X-Single", b"1")
+    assert response.replaced_names([block, single, plain]) == {b"x-test-cache",
+                                                              b"x-test-plain"}
 
 
 def test_new_block_is_the_constructor_without_its_call() -> None:

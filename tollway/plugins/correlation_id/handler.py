@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tollway.plugins.base import BuildContext, HeaderNames, Plugin, new_block
+from tollway.plugins.base import BuildContext, HeaderNames, Plugin
 from tollway.plugins.correlation_id import generators
 from tollway.plugins.correlation_id.generators import next_uuid_or_raise
 from tollway.plugins.correlation_id.schema import config_schema
@@ -65,7 +65,13 @@ class CorrelationIdPlugin(Plugin):
                     value = generators.uuid4_bytes()
             else:
                 value = self.generate(req)
-            req.set_header(header, value)
+            # req.set_header(header, value) without its call and conversions
+            entry = (header, (value,), self.line_start + value + b"\r\n")
+            overlay = req.req_overlay
+            if overlay is None:
+                req.req_overlay = {self.lheader: entry}
+            else:
+                overlay[self.lheader] = entry
         # for the echo, and for log plugins (Kong's serializer field `correlation_id`)
         req.ctx[NAME] = value
 
@@ -81,9 +87,9 @@ class EchoingCorrelationId(CorrelationIdPlugin):
         value = req.ctx.get(NAME)
         if value is None:
             value = self._value(req)
-        # set_response_header(header, value), its names and line start made once, without
-        # the calls of set_response_headers([HeaderBlock(...)])
-        block = new_block((self.names, self.line_start + value + b"\r\n"))
+        # set_response_header(header, value) as a plain-tuple block (base.Block): its names
+        # and line start made once, no call
+        block = (self.names, self.line_start + value + b"\r\n")
         extra = req.resp_extra
         if extra is None:
             req.resp_extra = [block]

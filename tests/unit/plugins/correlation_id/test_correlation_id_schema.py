@@ -82,17 +82,23 @@ def test_counter_is_shared_per_worker() -> None:
 
 
 class _Req:
-    """What access reads and writes (raw_header, set_header, ctx)."""
+    """What access reads and writes (raw_header, the request header overlay, ctx)."""
 
     def __init__(self) -> None:
-        self.sent: dict[bytes, bytes] = {}
+        self.req_overlay: dict[bytes, Any] | None = None
         self.ctx: dict[str, Any] = {}
 
     def raw_header(self, lname: bytes) -> bytes | None:
         return None
 
-    def set_header(self, name: bytes, value: bytes) -> None:
-        self.sent[name] = value
+    @property
+    def sent(self) -> dict[bytes, bytes]:
+        """The headers set, by name as given; each overlay line checked against it."""
+        out = {}
+        for lname, (name, values, line) in (self.req_overlay or {}).items():
+            assert lname == name.lower() and line == name + b": " + values[0] + b"\r\n"
+            out[name] = values[0]
+        return out
 
 
 def test_uuid_access_draws_across_batches() -> None:
