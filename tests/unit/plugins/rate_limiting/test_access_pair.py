@@ -1,0 +1,97 @@
+"""rate-limiting's unrolled access (`_access_pair`: local policy, two windows, one-worker
+node) must answer every request exactly as the general access does: the same headers, the
+same counts, the same 429s, across window boundaries, identifiers and collisions."""
+
+from __future__ import annotations
+
+import functools
+import random
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tollway import settings as settings_mod
+from tollway.plugins.base import BuildContext
+from tollway.plugins.rate_limiting import handler
+from tollway.plugins.rate_limiting.handler import RateLimiting
+from tollway.plugins.rate_limiting.schema import config_schema
+
+
+class Req:
+    """What access reads and writes."""
+
+    def __init__(self, consumer: dict[str, Any] | None, ip: str) -> None:
+        self.consumer = consumer
+        self.credential = None
+        self.client_ip = ip
+        self.resp_extra: list[Any] | None = None
+        self.ctx: dict[str, Any] = {}
+        self.rejected: tuple[int, str] | None = None
+
+    def set_response_headers(self, items: list[Any]) -> None:
+        self.resp_extra = (self.resp_extra or []) + items
+
+    def error(self, status: int, message: str) -> None:
+        self.rejected = (status, message)
+
+    def outcome(self) -> tuple[list[bytes], tuple[int, str] | None, bool]:
+        return [b[1] for b in self.resp_extra or []], self.rejected, \
+            self.ctx.get("rate_limit_exceeded", False)
+
+
+def plugin(tmp_path: Path, name: str, workers: int, **config: Any) -> RateLimiting:
+    settings = settings_mod.load(env={
+        "TOLLWAY_PREFIX": str(tmp_path / name), "TOLLWAY_WORKERS": str(workers),
+        "TOLLWAY_DATABASE": "off"})
+    validated, errors = config_schema.validate({"policy": "local", **config})
+    assert not errors
+    return RateLimiting(validated, {"id": "p1", "route": {"id": "r1"}},
+                        BuildContext(settings=settings))
+
+
+@pytest.mark.parametrize("limit_by", ["consumer", "ip"])
+def test_unrolled_access_answers_as_the_general_one(tmp_path: Path, limit_by: str,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    fast = plugin(tmp_path, "fast", 1, second=20, minute=90, limit_by=limit_by)
+    general = plugin(tmp_path, "general", 1, second=20, minute=90, limit_by=limit_by)
+    assert fast.access.__func__ is RateLimiting._access_pair  # type: ignore[attr-defined]
+    general.access = functools.partial(RateLimiting.access, general)  # type: ignore[method-assign]
+    rng = random.Random(3)
+    clock = [1_800_000_000.0]
+    monkeypatch.setattr(handler, "_time", lambda: clock[0])
+    consumers = [{"id": f"c{i}"} for i in range(3)] + [None]
+    general_way = RateLimiting.access
+    fallbacks = [0]
+
+    def counted(self: RateLimiting, req: Any) -> Any:
+        fallbacks[0] += self is fast
+        return general_way(self, req)
+
+    monkeypatch.setattr(RateLimiting, "access", counted)
+    admitted = 0
+    for _ in range(600):
+        # mostly within a second (where the unrolled form answers), now and then into
+        # the next second or minute (the general way starts the windows)
+        r = rng.random()
+        clock[0] += 61.0 if r < 0.01 else 1.0 if r < 0.05 else 0.01
+        consumer = rng.choice(consumers)
+        ip = rng.choice(("10.0.0.1", "10.0.0.2"))
+        a, b = Req(consumer, ip), Req(consumer, ip)
+        fast.access(a)
+        general.access(b)
+        assert a.outcome() == b.outcome()
+        admitted += a.rejected is None
+    # most admitted requests were answered by the unrolled form, without the general way
+    assert admitted > 150 and fallbacks[0] < admitted / 2
+    assert admitted < 600  # and some were rejected (429), the same way by both
+
+
+def test_other_configs_keep_the_general_access(tmp_path: Path) -> None:
+    # locked table (two workers), one window, hidden headers: no unrolled form
+    for name, workers, config in (("locked", 2, {"second": 3, "minute": 7}),
+                                  ("one", 1, {"minute": 7}),
+                                  ("hidden", 1, {"second": 3, "minute": 7,
+                                                 "hide_client_headers": True})):
+        p = plugin(tmp_path, name, workers, **config)
+        assert p.access.__func__ is RateLimiting.access  # type: ignore[attr-defined]
