@@ -53,8 +53,8 @@ def plugin(tmp_path: Path, name: str, workers: int, **config: Any) -> RateLimiti
 @pytest.mark.parametrize("limit_by", ["consumer", "ip"])
 def test_unrolled_access_answers_as_the_general_one(tmp_path: Path, limit_by: str,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    fast = plugin(tmp_path, "fast", 1, second=20, minute=90, limit_by=limit_by)
-    general = plugin(tmp_path, "general", 1, second=20, minute=90, limit_by=limit_by)
+    fast = plugin(tmp_path, "fast", 1, second=8, minute=60, limit_by=limit_by)
+    general = plugin(tmp_path, "general", 1, second=8, minute=60, limit_by=limit_by)
     assert fast.access.__func__ is RateLimiting._access_pair  # type: ignore[attr-defined]
     general.access = functools.partial(RateLimiting.access, general)  # type: ignore[method-assign]
     rng = random.Random(3)
@@ -82,9 +82,11 @@ def test_unrolled_access_answers_as_the_general_one(tmp_path: Path, limit_by: st
         general.access(b)
         assert a.outcome() == b.outcome()
         admitted += a.rejected is None
-    # most admitted requests were answered by the unrolled form, without the general way
-    assert admitted > 150 and fallbacks[0] < admitted / 2
-    assert admitted < 600  # and some were rejected (429), the same way by both
+    # some were rejected (429, answered the general way), the same way by both; most
+    # admitted ones were answered by the unrolled form
+    rejected = 600 - admitted
+    assert admitted > 150 and rejected > 20
+    assert fallbacks[0] - rejected < admitted / 2
 
 
 def test_other_configs_keep_the_general_access(tmp_path: Path) -> None:
