@@ -7,6 +7,7 @@ state is created once in `init_worker`.
 
 from __future__ import annotations
 
+import binascii
 import os
 import struct
 import time
@@ -18,20 +19,24 @@ Generator = Callable[[Any], bytes]
 
 
 _BATCH = 256  # ids made per getrandom() call (4 KiB of randomness)
-# A 32-digit hex string cut as a UUID's groups; the 13th digit (version) is skipped and the
-# 17th chosen among 8, 9, a, b (RFC 4122 variant 0b10xx) from its low two bits.
-_GROUPS = struct.Struct("8s4s1s3s1s3s12s")
-_VARIANT = {b"%x" % n: b"89ab"[n & 3:(n & 3) + 1] for n in range(16)}
+# RFC 4122 version 4: in each id's 16 random bytes the high nibble of byte 6 becomes 4 and
+# the two high bits of byte 8 become 10. Applied to a whole batch at once, as one big
+# integer AND and OR (C-level, ~1 us for 4 KiB).
+_KEEP = int.from_bytes(bytes([0xFF] * 6 + [0x0F, 0xFF, 0x3F] + [0xFF] * 7) * _BATCH, "big")
+_SET = int.from_bytes(bytes([0] * 6 + [0x40, 0, 0x80] + [0] * 7) * _BATCH, "big")
+# A 32-digit hex id cut into the groups of a UUID, joined by dashes: per id one C-level
+# unpack and one join, no bytecode (194 ns an id, against 366 ns formatting each in a
+# comprehension).
+_GROUPS = struct.Struct("8s4s4s4s12s")
+_DASHED = b"-".join
 _ids: list[bytes] = []
 
 
 def _refill() -> None:
-    """A batch of ids, formatted in one comprehension: per id, one C-level unpack and one
-    format instead of a slice and a concatenation per group (~2x cheaper per id)."""
-    digits = os.urandom(16 * _BATCH).hex().encode()
-    variant = _VARIANT
-    _ids[:] = [b"%s-%s-4%s-%s%s-%s" % (a, b, c, variant[v], d, e)
-               for a, b, _, c, v, d, e in _GROUPS.iter_unpack(digits)]
+    """A batch of ids from one read of the OS's CSPRNG."""
+    raw = (int.from_bytes(os.urandom(16 * _BATCH), "big") & _KEEP) | _SET
+    _ids[:] = map(_DASHED, _GROUPS.iter_unpack(binascii.hexlify(raw.to_bytes(16 * _BATCH,
+                                                                              "big"))))
 
 
 # A forked worker must not hand out the ids its parent's batch still holds.

@@ -112,4 +112,6 @@ def test_uuid_access_draws_across_batches() -> None:
         values.append(req.sent[b"Kong-Request-ID"])
         assert req.ctx["correlation-id"] == values[-1]
     assert len(set(values)) == len(values)
-    assert all(uuid.UUID(v.decode()).version == 4 for v in values)
+    for v in values:  # RFC 4122 version 4, in its canonical lower-case dashed form
+        u = uuid.UUID(v.decode())
+        assert u.version == 4 and u.variant == uuid.RFC_4122 and str(u).encode() == v
