@@ -86,7 +86,8 @@ class JwtPlugin(Plugin):
                 self.fast_header = tuple(dict.fromkeys(
                     (normalised.lower().encode(), name.lower().encode())))
         # token header -> (credential, token, its consumer's upstream headers or None)
-        self.by_header: dict[bytes, tuple[Credential, Token, Overlay | None]] = {}
+        # (the credential, the token, its consumer's upstream headers, the token's text)
+        self.by_header: dict[bytes, tuple[Credential, Token, Overlay | None, str]] = {}
         # access's shortcut applies: one token header, no claims to check
         self.plain = (self.fast_header is not None and len(self.fast_header) == 1
                       and not self.claims_to_verify and not self.maximum_expiration > 0)
@@ -103,11 +104,20 @@ class JwtPlugin(Plugin):
             # and accept would do, without their calls and checks).
             header = req.raw_header(self.fast_header[0])  # type: ignore[index]
             hit = self.by_header.get(header) if header.__class__ is bytes else None
-            if hit is not None and hit[2] is not None:
-                cred = hit[0]
-                req.authenticate_with(cred.consumer, cred.entity, hit[2])
-                req.ctx["authenticated_jwt_token"] = hit[1].raw
-                return None
+            if hit is not None:
+                overlay = hit[2]
+                if overlay is not None:
+                    # req.authenticate_with(cred.consumer, cred.entity, overlay), inline
+                    cred = hit[0]
+                    req.consumer = cred.consumer
+                    req.credential = cred.entity
+                    current = req.req_overlay
+                    if current is None:
+                        req.req_overlay = overlay.copy()
+                    else:
+                        current.update(overlay)
+                    req.ctx["authenticated_jwt_token"] = hit[3]
+                    return None
         try:
             outcome = self.authenticate(req)
         except ServerError as exc:
@@ -288,7 +298,7 @@ class JwtPlugin(Plugin):
         cred = entry[0]
         overlay = (consumer_overlay(cred.consumer, cred.key, False)
                    if cred.consumer is not None else None)
-        by_header[header] = (cred, entry[1], overlay)
+        by_header[header] = (cred, entry[1], overlay, entry[1].raw)
 
     def accept(self, req: Any, cred: Credential, token: Token) -> Failure | None:
         """The signature is good: registered claims, maximum expiration, consumer."""
