@@ -7,6 +7,7 @@ are precomputed on the connection.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from tollway.dataplane.exchange_fields import ExchangeFields
@@ -127,7 +128,7 @@ class RequestHead(ExchangeFields):
         host = self.host if (m.route["preserve_host"] and self.host) else svc.host_header
         fwd = self.fwd
         overlay = self.req_overlay
-        added = b""  # header lines plugins set
+        added: Iterable[bytes] | None = None  # the header lines plugins set
         if overlay:
             # Plugins changed request headers: drop the client's values they replace —
             # usually there are none (X-Consumer-* and the like), so look before filtering.
@@ -136,15 +137,15 @@ class RequestHead(ExchangeFields):
                     else any(name.lower() in overlay for name, _ in self.headers)):
                 fwd = [line for line in fwd if line.split(b":", 1)[0].lower() not in overlay]
             host_entry = overlay.get(b"host")
-            if host_entry is None:  # the usual case: every entry's lines, joined in C
-                added = b"".join(map(OVERLAY_LINES, overlay.values()))
+            if host_entry is None:  # the usual case: every entry's lines, taken in C
+                added = map(OVERLAY_LINES, overlay.values())
             else:  # a plugin set Host: it goes in the request line's Host, not twice
                 host = host_entry[1][0] if host_entry[1] else host
-                added = b"".join(e[2] for n, e in overlay.items() if n != b"host")
+                added = [e[2] for n, e in overlay.items() if n != b"host"]
         parts = [self.method, b" ", uri, b" HTTP/1.1\r\nHost: ", host, b"\r\n"]
         parts += fwd
-        if added:
-            parts.append(added)
+        if added is not None:
+            parts += added
         fw = self.forwarded
         client = proto.client_ip_bytes
         xff = fw.get(H_XFF)

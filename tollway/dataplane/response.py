@@ -185,9 +185,6 @@ class ResponseWriter(ExchangeFields):
             code = codes.get(ln)
             if code is None:
                 parts.append(name + b": " + value + b"\r\n")
-            elif code == R_NAMED:  # a name plugins may set: kept unless a block set it
-                if not (rmask and rmask & NAME_BIT.get(ln, 0)):
-                    parts.append(name + b": " + value + b"\r\n")
             elif code == R_CLEN:
                 clen = value
                 framed = True
@@ -201,8 +198,12 @@ class ResponseWriter(ExchangeFields):
                 via = value
             elif code == R_TENC:
                 framed = True
+            elif code == R_NAMED:  # a name plugins may set: kept unless a block set it
+                if not (rmask and rmask & NAME_BIT.get(ln, 0)):
+                    parts.append(name + b": " + value + b"\r\n")
             elif upgrade and code == R_UPGRADE:
                 parts.append(name + b": " + value + b"\r\n")
+            # (R_HOP, and Connection/Upgrade without an upgrade: dropped)
         if tail is not None:
             parts += tail
         if not has_date:
