@@ -217,12 +217,16 @@ def test_cluster_refused_without_a_database(rl_upstream: Upstream, tmp_path: Pat
            {"database": "off", "prefix": str(tmp_path)})
 
 
-def test_local_policy_is_exact_across_two_workers(tmp_path: Path) -> None:
+# Two windows: the unrolled access (`_access_pair`), which holds the node's lock itself.
+@pytest.mark.parametrize("windows", [{}, {"hour": 1000}], ids=["minute", "minute+hour"])
+def test_local_policy_is_exact_across_two_workers(tmp_path: Path,
+                                                  windows: dict[str, int]) -> None:
     up = NodeUpstream("u")
     limit, extra = 40, 20
     config = {"_format_version": "3.0", "services": [{
         "name": "s", "url": up.url, "routes": [{"name": "r", "paths": ["/"]}],
-        "plugins": [{"name": "rate-limiting", "config": {"minute": limit, "policy": "local"}}],
+        "plugins": [{"name": "rate-limiting",
+                     "config": {"minute": limit, "policy": "local", **windows}}],
     }]}
     node = Node(tmp_path / "node", config=config, workers=2,
                 env={"TOLLWAY_DATABASE": "off"})

@@ -50,11 +50,14 @@ def plugin(tmp_path: Path, name: str, workers: int, **config: Any) -> RateLimiti
                         BuildContext(settings=settings))
 
 
+@pytest.mark.parametrize("workers", [1, 2])  # 2: the node's table is locked
 @pytest.mark.parametrize("limit_by", ["consumer", "ip"])
 def test_unrolled_access_answers_as_the_general_one(tmp_path: Path, limit_by: str,
+                                                    workers: int,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    fast = plugin(tmp_path, "fast", 1, second=8, minute=60, limit_by=limit_by)
-    general = plugin(tmp_path, "general", 1, second=8, minute=60, limit_by=limit_by)
+    fast = plugin(tmp_path, "fast", workers, second=8, minute=60, limit_by=limit_by)
+    general = plugin(tmp_path, "general", workers, second=8, minute=60, limit_by=limit_by)
+    assert fast.local.locked is (workers > 1)
     assert fast.access.__func__ is RateLimiting._access_pair  # type: ignore[attr-defined]
     general.access = functools.partial(RateLimiting.access, general)  # type: ignore[method-assign]
     rng = random.Random(3)
@@ -90,8 +93,8 @@ def test_unrolled_access_answers_as_the_general_one(tmp_path: Path, limit_by: st
 
 
 def test_other_configs_keep_the_general_access(tmp_path: Path) -> None:
-    # locked table (two workers), one window, hidden headers: no unrolled form
-    for name, workers, config in (("locked", 2, {"second": 3, "minute": 7}),
+    # one window, three windows, hidden headers: no unrolled form
+    for name, workers, config in (("three", 2, {"second": 3, "minute": 7, "hour": 9}),
                                   ("one", 1, {"minute": 7}),
                                   ("hidden", 1, {"second": 3, "minute": 7,
                                                  "hide_client_headers": True})):
