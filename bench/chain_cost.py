@@ -12,8 +12,8 @@ CPU time on a shared 2-core VM moves by ±20 % between runs; instruction counts 
 a stable figure run one set twice under callgrind with different request counts and divide
 the difference (what docs/performance.md quotes):
 
-    valgrind --tool=callgrind --callgrind-out-file=/dev/null \
-        .venv/bin/python bench/chain_cost.py --sets all -n 2000   # then -n 4000
+    PYTHONHASHSEED=0 valgrind --tool=callgrind --callgrind-out-file=/dev/null \
+        .venv/bin/python bench/chain_cost.py --sweep 5 --sets all -n 3000   # then -n 6000
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from bench import _chain
 from tollway import settings as settings_mod
 from tollway.config.loader import load_text
 from tollway.dataplane.server import Worker
+from tollway.dataplane.upstream import pool
 from tollway.plugins import registry
 
 CHAIN = ("jwt", "rate-limiting", "correlation-id", "prometheus", "cors")
@@ -131,7 +132,13 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--sets", default="none," + ",".join(CHAIN) + ",all",
                    help="comma-separated plugin sets: none, all, a plugin name, or a+b")
     p.add_argument("-n", type=int, default=20000, help="requests per set")
+    p.add_argument("--sweep", type=float, default=None, metavar="SECONDS",
+                   help="the upstream pool's timeout sweep interval (default: the real 10 ms; "
+                        "under callgrind pass e.g. 5: valgrind's slowdown makes a 10 ms sweep "
+                        "run every few requests and count as their cost)")
     args = p.parse_args(argv)
+    if args.sweep is not None:
+        pool.TIMEOUT_RESOLUTION = args.sweep
     with tempfile.TemporaryDirectory(prefix="tollway-chain-cost-") as tmp:
         for i, name in enumerate(s.strip() for s in args.sets.split(",") if s.strip()):
             plugins = (set() if name == "none" else set(CHAIN) if name == "all"
