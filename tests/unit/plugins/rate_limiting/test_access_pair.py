@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from test_rate_limiting_headers import Req as FinishReq
 
 from tollway import settings as settings_mod
 from tollway.plugins.base import BuildContext
@@ -18,22 +19,14 @@ from tollway.plugins.rate_limiting.handler import RateLimiting
 from tollway.plugins.rate_limiting.schema import config_schema
 
 
-class Req:
-    """What access reads and writes."""
+class Req(FinishReq):
+    """What access reads and writes: finish's fake, and who the request comes from."""
 
     def __init__(self, consumer: dict[str, Any] | None, ip: str) -> None:
+        super().__init__()
         self.consumer = consumer
         self.credential = None
         self.client_ip = ip
-        self.resp_extra: list[Any] | None = None
-        self.ctx: dict[str, Any] = {}
-        self.rejected: tuple[int, str] | None = None
-
-    def set_response_headers(self, items: list[Any]) -> None:
-        self.resp_extra = (self.resp_extra or []) + items
-
-    def error(self, status: int, message: str) -> None:
-        self.rejected = (status, message)
 
     def outcome(self) -> tuple[list[bytes], tuple[int, str] | None, bool]:
         return [b[1] for b in self.resp_extra or []], self.rejected, \
