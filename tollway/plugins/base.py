@@ -165,8 +165,8 @@ new_block = cast(Callable[[tuple[HeaderNames, bytes]], HeaderBlock],
                  partial(tuple.__new__, HeaderBlock))
 
 # A block as a plain tuple: `(names, lines)` with `names` a HeaderNames made once per
-# config. What the plugins that add a block to every response make (rate-limiting,
-# correlation-id, cors): a tuple display is one bytecode, while a HeaderBlock, even made by
+# config. What the plugins that make a block for every response use (rate-limiting,
+# correlation-id): a tuple display is one bytecode, while a HeaderBlock, even made by
 # `new_block`, costs a call through tuple.__new__ and a subclass's deallocation (~1k
 # instructions a block under callgrind). Anything in `resp_extra` whose first item is a
 # HeaderNames is a block (a single header's first item is its name, bytes).

@@ -85,8 +85,8 @@ class JwtPlugin(Plugin):
                 # as _auth.header_values: the `-` spelling first, then the name as given
                 self.fast_header = tuple(dict.fromkeys(
                     (normalised.lower().encode(), name.lower().encode())))
-        # token header -> (credential, token, its consumer's upstream headers or None)
-        # (the credential, the token, its consumer's upstream headers, the token's text)
+        # token header -> (credential, token, its consumer's upstream headers or None, the
+        # token's text)
         self.by_header: dict[bytes, tuple[Credential, Token, Overlay | None, str]] = {}
         # access's shortcut applies: one token header, no claims to check
         self.plain = (self.fast_header is not None and len(self.fast_header) == 1
