@@ -17,8 +17,11 @@ if TYPE_CHECKING:
     from tollway.dataplane.snapshot import ServiceSpec
 
 # Request headers the single pass over the client's headers treats specially.
-H_HOST, H_CONNECTION, H_UPGRADE, H_EXPECT, H_TE, H_XFF, H_REPLACED, H_DROP, H_ACCEPT = range(9)
-H_CTYPE, H_CLEN, H_TENC, H_XFPROTO, H_XFHOST, H_XFPORT, H_XFPATH, H_XFPREFIX = range(9, 17)
+H_HOST, H_CONNECTION, H_UPGRADE, H_EXPECT, H_TE, H_XFF, H_REPLACED, H_DROP = range(8)
+H_CLEN, H_TENC, H_XFPROTO, H_XFHOST, H_XFPORT, H_XFPATH, H_XFPREFIX = range(8, 15)
+# Forwarded as they are, and remembered for error-body negotiation: negative codes, so the
+# one lookup per header finds them and a header that is none of these costs no second one.
+H_ACCEPT, H_CTYPE = -1, -2
 SPECIAL: dict[bytes, int] = {
     b"host": H_HOST, b"connection": H_CONNECTION, b"upgrade": H_UPGRADE, b"expect": H_EXPECT,
     b"te": H_TE, b"x-forwarded-for": H_XFF, b"x-real-ip": H_REPLACED,
@@ -27,9 +30,8 @@ SPECIAL: dict[bytes, int] = {
     b"x-forwarded-proto": H_XFPROTO, b"x-forwarded-host": H_XFHOST,
     b"x-forwarded-port": H_XFPORT, b"x-forwarded-path": H_XFPATH,
     b"x-forwarded-prefix": H_XFPREFIX,
+    b"accept": H_ACCEPT, b"content-type": H_CTYPE,
 }
-# Accept and Content-Type are forwarded and also remembered for error-body negotiation.
-REMEMBERED: dict[bytes, int] = {b"accept": H_ACCEPT, b"content-type": H_CTYPE}
 
 
 # X-Forwarded-Host from the request's Host (port dropped, lower-cased) by Host value: clients
@@ -71,10 +73,12 @@ class RequestHead(ExchangeFields):
             code = special.get(ln)
             if code is None:
                 fwd.append(name + b": " + value + b"\r\n")
-                code = REMEMBERED.get(ln)
+                continue
+            if code < 0:
+                fwd.append(name + b": " + value + b"\r\n")
                 if code == H_ACCEPT:
                     self.accept = value
-                elif code == H_CTYPE:
+                else:
                     self.req_ctype = value
                 continue
             if code == H_HOST:
