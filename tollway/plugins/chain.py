@@ -16,6 +16,7 @@ far. Entries are ordered by priority (highest first), then by name descending, i
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from operator import methodcaller
 from typing import TYPE_CHECKING, Any
@@ -109,6 +110,7 @@ class ChainBuilder:
         self.consumers_by_name: dict[str, set[str]] = {}
         self.names: set[str] = set()
         self.instances: dict[str, Plugin] = {}
+        self.runners: dict[tuple[Any, ...], Runner] = {}  # (see make_chain)
         for p in config.entities.get("plugins", []):
             if not p.get("enabled", True):
                 continue
@@ -167,10 +169,13 @@ class ChainBuilder:
         # Kong: priority descending, then name descending.
         entries.sort(key=lambda e: e.name, reverse=True)
         entries.sort(key=lambda e: e.priority, reverse=True)
-        return make_chain(entries)
+        return make_chain(entries, self.runners)
 
 
-def make_chain(entries: list[Entry]) -> Chain:
+def make_chain(entries: list[Entry], cache: dict[tuple[Any, ...], Runner] | None = None
+               ) -> Chain:
+    """The chain of `entries` (ordered). `cache`: runners already made while building the
+    same snapshot (keyed by the instances, which the builder keeps alive meanwhile)."""
     if not entries:
         return EMPTY
 
@@ -204,12 +209,24 @@ def make_chain(entries: list[Entry]) -> Chain:
                 for i in (e.default, *(e.by_consumer or {}).values()) if i is not None)
     access_fns, response_fns, log_fns = bound(access, "access"), bound(response), bound(log, "log")
     runners: dict[str, Runner] = {}
+    cache = {} if cache is None else cache
+
+    def runner(kind: str, make: Callable[..., Runner], fns: tuple[Any, ...],
+               phase_entries: tuple[Entry, ...]) -> None:
+        # Routes that share their plugin instances (a service's, the global ones) share
+        # the runner too: one per distinct chain in a config, not one per route.
+        key = (kind, *(id(e.default) for e in phase_entries))
+        made = cache.get(key)
+        if made is None:
+            made = cache[key] = make(fns, [e.name for e in phase_entries])
+        runners[kind] = made
+
     if access_fns is not None:
-        runners["access_run"] = access_runner(access_fns, [e.name for e in access])
+        runner("access_run", access_runner, access_fns, access)
     if response_fns is not None and light:
-        runners["response_run"] = response_runner(response_fns, [e.name for e in response])
+        runner("response_run", response_runner, response_fns, response)
     if log_fns is not None:
-        runners["log_run"] = log_runner(log_fns, [e.name for e in log])
+        runner("log_run", log_runner, log_fns, log)
     return Chain(access=access, response=response,
                  body=with_phase("body"), log=log,
                  names=frozenset(e.name for e in entries),
