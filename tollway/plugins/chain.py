@@ -221,11 +221,12 @@ def make_chain(entries: list[Entry], cache: dict[tuple[Any, ...], Runner] | None
             made = cache[key] = make(fns, [e.name for e in phase_entries])
         runners[kind] = made
 
-    if access_fns is not None:
+    # (a phase without entries is never called: no runner for it)
+    if access_fns:
         runner("access_run", access_runner, access_fns, access)
-    if response_fns is not None and light:
+    if response_fns and light:
         runner("response_run", response_runner, response_fns, response)
-    if log_fns is not None:
+    if log_fns:
         runner("log_run", log_runner, log_fns, log)
     return Chain(access=access, response=response,
                  body=with_phase("body"), log=log,
