@@ -153,6 +153,7 @@ def test_write_timeout_gives_504(make_upstream, make_gateway):
         elapsed = time.monotonic() - t0
         assert resp.startswith(b"HTTP/1.1 504 "), resp[:300]
         assert b"The upstream server is timing out" in resp
-        assert 0.5 <= elapsed < 5
+        # libuv's millisecond loop clock may fire the timer a little early by the wall clock
+        assert 0.5 - 0.01 <= elapsed < 5
     finally:
         s.close()
