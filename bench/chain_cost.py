@@ -86,15 +86,15 @@ class Client(asyncio.Protocol):
             self.transport.write(self.request)
 
 
-def config_yaml(upstream_port: int, plugins: set[str]) -> str:
-    doc = yaml.safe_load(_chain.tollway_chain_yaml(upstream_port, "local"))
+def config_yaml(upstream_port: int, plugins: set[str], policy: str = "local") -> str:
+    doc = yaml.safe_load(_chain.tollway_chain_yaml(upstream_port, policy))
     service = doc["services"][0]
     service["plugins"] = [p for p in service["plugins"] if p["name"] in plugins]
     doc["plugins"] = [p for p in doc["plugins"] if p["name"] in plugins]
     return str(yaml.safe_dump(doc))
 
 
-async def measure(plugins: set[str], n: int, prefix: Path) -> float:
+async def measure(plugins: set[str], n: int, prefix: Path, policy: str = "local") -> float:
     """Process CPU seconds per request for `n` requests through a route with `plugins`."""
     loop = asyncio.get_running_loop()
     upstream = await loop.create_server(Upstream, "127.0.0.1", 0)
@@ -105,7 +105,7 @@ async def measure(plugins: set[str], n: int, prefix: Path) -> float:
         "TOLLWAY_DATABASE": "off", "TOLLWAY_PROXY_LISTEN": "127.0.0.1:0",
         "TOLLWAY_PROXY_ACCESS_LOG": "off", "TOLLWAY_PREFIX": str(prefix)})
     registry.configure(settings.values["plugins"])
-    worker = Worker(settings, load_text(config_yaml(port, plugins)), loop)
+    worker = Worker(settings, load_text(config_yaml(port, plugins, policy)), loop)
     await worker.start()
     headers = _chain.request_headers(_chain.make_token())
     request = (b"GET / HTTP/1.1\r\nHost: localhost\r\nUser-Agent: wrk\r\nAccept: */*\r\n"
@@ -136,6 +136,8 @@ def main(argv: list[str] | None = None) -> None:
                    help="the upstream pool's timeout sweep interval (default: the real 10 ms; "
                         "under callgrind pass e.g. 5: valgrind's slowdown makes a 10 ms sweep "
                         "run every few requests and count as their cost)")
+    p.add_argument("--policy", default="local", choices=_chain.POLICIES,
+                   help="rate-limiting's policy (redis: 127.0.0.1:6379)")
     args = p.parse_args(argv)
     if args.sweep is not None:
         pool.TIMEOUT_RESOLUTION = args.sweep
@@ -148,7 +150,7 @@ def main(argv: list[str] | None = None) -> None:
                 sys.exit(f"chain_cost: not in the seed chain: {', '.join(sorted(unknown))}")
             prefix = Path(tmp) / str(i)
             os.makedirs(prefix)
-            per_request = uvloop.run(measure(plugins, args.n, prefix))
+            per_request = uvloop.run(measure(plugins, args.n, prefix, args.policy))
             print(f"{name:32s} {per_request * 1e6:7.1f} us CPU per request", flush=True)
 
 

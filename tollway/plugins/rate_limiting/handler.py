@@ -14,7 +14,12 @@ from typing import Any
 from tollway.plugins.base import BuildContext, HeaderBlock, HeaderNames, Plugin
 from tollway.plugins.rate_limiting.cluster import ClusterCounters, cluster_counters
 from tollway.plugins.rate_limiting.counters import SharedCounters, key_hash, node_counters
-from tollway.plugins.rate_limiting.redis_policy import Backend, backend_for
+from tollway.plugins.rate_limiting.redis_policy import (
+    Backend,
+    args_frame,
+    backend_for,
+    keys_frame,
+)
 from tollway.plugins.rate_limiting.schema import config_schema
 from tollway.plugins.rate_limiting.windows import EXPIRATION, PERIODS, window_starts
 
@@ -33,9 +38,10 @@ RETRY_AFTER_START = RETRY_AFTER + b": "
 X_LIMIT = {p: b"X-RateLimit-Limit-" + p.capitalize().encode() for p in PERIODS}
 X_REMAINING = {p: b"X-RateLimit-Remaining-" + p.capitalize().encode() for p in PERIODS}
 # (counter keys, their hashes, window ends, home-slot words for SharedCounters.counted,
-# the same for SharedCounters.counted_pair when there are two windows)
+# the same for SharedCounters.counted_pair when there are two windows, the keys framed
+# for the redis policy's script call)
 Memo = tuple[list[str], list[int], list[int], tuple[list[int], list[int]] | None,
-             tuple[int, int, int, int] | None]
+             tuple[int, int, int, int] | None, bytes | None]
 MEMO_MAX = 10_000  # identifiers remembered per second (counter keys, hashes, window ends)
 
 
@@ -69,6 +75,7 @@ class RateLimiting(Plugin):
         self.limits = [int(v) if float(v).is_integer() else v
                        for v in (config[p] for p in self.periods)]
         self.windows = [EXPIRATION[p] for p in self.periods]
+        self.windows_frame = args_frame(self.windows)  # (the redis policy's script call)
         self.limit_bytes = [num(v) for v in self.limits]
         self.x_limit = [X_LIMIT[p] for p in self.periods]
         self.x_remaining = [X_REMAINING[p] for p in self.periods]
@@ -290,52 +297,48 @@ class RateLimiting(Plugin):
             # (access uses the home words only without the pair's)
             home = local.home_words(hashes) if local is not None and pair is None else None
             hit = (keys, hashes, [starts[p] + EXPIRATION[p] for p in self.periods], home,
-                   pair)
+                   pair, keys_frame(keys) if self.policy == "redis" else None)
             if len(self.memo) >= MEMO_MAX:
                 self.memo.clear()
             self.memo[ident] = hit
         return hit
 
     def _local(self, ident: str, now: int, starts: dict[str, int]) -> list[int]:
-        _, hashes, ends, _, _ = self._memo(ident, now, starts)
+        _, hashes, ends, _, _, _ = self._memo(ident, now, starts)
         usages: list[int] = self.local.check_and_incr(hashes, ends, self.limits, now)
         return usages
 
     def _redis_incr(self, req: Any, b: Backend, ident: str, now: int,
-                    starts: dict[str, int]) -> asyncio.Future[None] | None:
-        """The usual redis case (no sync_rate): one batched script call, finished from the
-        call's future callback; the request resumes when the returned future is done."""
+                    starts: dict[str, int]) -> asyncio.Future[None]:
+        """The usual redis case (no sync_rate): the request joins this tick's script call
+        and resumes when the returned future is done (`_counted` settles it)."""
+        memo = self.memo.get(ident) if now == self.memo_now else None
+        if memo is None:
+            memo = self._memo(ident, now, starts)
         done: asyncio.Future[None] = req.loop.create_future()
-
-        def counted(fut: asyncio.Future[list[int]]) -> None:
-            try:
-                usages = fut.result()
-            except Exception as exc:
-                if not self.fault_tolerant:
-                    done.set_exception(exc)
-                    return
-                b.failed(exc)
-                # DECISIONS #4: Redis is out; keep enforcing on this node's counters
-                usages = self._local(ident, now, starts)
-            else:
-                b.succeeded()
-            try:
-                self.finish(req, usages, now, self._ends(starts))
-            except Exception as exc:
-                done.set_exception(exc)
-                return
-            done.set_result(None)
-
-        try:
-            pending = b.incr(self._keys(ident, starts), self.windows)
-        except Exception as exc:  # no connection could be set up
-            if not self.fault_tolerant:
-                raise
-            b.failed(exc)
-            self.finish(req, self._local(ident, now, starts), now, self._ends(starts))
-            return None
-        pending.add_done_callback(counted)
+        b.add(memo[5], self.n_windows, self.windows_frame,  # type: ignore[arg-type]
+              self._counted, (req, ident, now, memo[2], done))
         return done
+
+    def _counted(self, call: tuple[Any, str, int, list[int], asyncio.Future[None]],
+                 usages: Any) -> None:
+        """The script call's answer for one request: its usages, or the exception."""
+        req, ident, now, ends, done = call
+        if done.done():
+            return
+        if usages.__class__ is not list:
+            if not self.fault_tolerant:
+                done.set_exception(usages)
+                return
+            self.backend.failed(usages)  # type: ignore[union-attr]
+            # DECISIONS #4: Redis is out; keep enforcing on this node's counters
+            usages = self._local(ident, now, window_starts(now))
+        try:
+            self.finish(req, usages, now, ends)
+        except Exception as exc:
+            done.set_exception(exc)
+            return
+        done.set_result(None)
 
     async def _redis(self, req: Any, ident: str, now: int, starts: dict[str, int]) -> None:
         b = self.backend

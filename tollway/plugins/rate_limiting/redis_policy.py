@@ -1,9 +1,10 @@
 """The `redis` policy: one EVALSHA for every window (INCR, EXPIRE on the first hit, usage =
 result - 1, as Kong's script does per window) — shared by the requests of one event-loop
-tick, each still getting its own exact count —, a pool per connection settings
-kept in the worker, and DECISIONS #4: while Redis is unreachable a fault-tolerant plugin
-keeps counting in the node-local table, logs once per outage and retries Redis at most once
-a second. `sync_rate > 0` batches increments (Kong's per-worker cache plus deltas).
+tick, each still getting its own exact count —, on one pipelined connection per Redis kept
+in the worker (`resp.Client`), and DECISIONS #4: while Redis is unreachable a
+fault-tolerant plugin keeps counting in the node-local table, logs once per outage and
+retries Redis at most once a second. `sync_rate > 0` batches increments (Kong's per-worker
+cache plus deltas).
 
 Each backend reports `gateway_rate_limit_store_degraded{host,port}` in the worker's metric
 registry: 1 from a failure until the next success, 0 otherwise (merged with `max`, so one
@@ -12,11 +13,17 @@ worker in an outage marks the node degraded; the RateLimitStoreDegraded alert re
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
+import ssl
 import time
+from collections.abc import Callable
 from typing import Any
 
+import hiredis
+
 from tollway import metrics
+from tollway.plugins.rate_limiting.resp import Client, command, frame
 
 log = logging.getLogger("tollway.plugins.rate-limiting")
 
@@ -31,10 +38,15 @@ for i, key in ipairs(KEYS) do
 end
 return out
 """
+SCRIPT_SHA = hashlib.sha1(INCR_SCRIPT.encode()).hexdigest().encode()
+EVALSHA = frame(b"EVALSHA") + frame(SCRIPT_SHA)
+EVAL = frame(b"EVAL") + frame(INCR_SCRIPT.encode())
 RETRY_AFTER = 1.0  # seconds between attempts to reach a Redis that failed
-BATCH_MAX = 128  # requests per script call
-POOL_SIZE = 100
+BATCH_MAX = 128  # requests per script call (the script runs atomically: keep it short)
 DEGRADED = "gateway_rate_limit_store_degraded"
+# Called with its context and either the request's usages or the exception that failed
+# the call; it must not raise.
+Sink = Callable[[Any, Any], None]
 
 
 def degraded_gauge(registry: metrics.Registry) -> metrics.Gauge:
@@ -42,9 +54,41 @@ def degraded_gauge(registry: metrics.Registry) -> metrics.Gauge:
                           "on node-local counters, else 0", ("host", "port"), aggregate="max")
 
 
+def keys_frame(keys: list[str]) -> bytes:
+    """A request's counter keys framed for the script call (once per identifier and
+    second: the policy's memo keeps it)."""
+    return b"".join(frame(k.encode("utf-8", "surrogatepass")) for k in keys)
+
+
+def args_frame(ttls: list[int]) -> bytes:
+    return b"".join(frame(str(t).encode()) for t in ttls)
+
+
+def client_for(conf: dict[str, Any], host: str) -> Client:
+    """Kong's connection fields: timeout for each of connect / send / read unless given
+    apart (milliseconds), database, username + password (ACL AUTH), ssl, ssl_verify,
+    server_name (SNI and, when verifying, the name checked)."""
+    ms = conf["timeout"] if conf["timeout"] is not None else 2000
+    connect = (conf.get("connect_timeout") or ms) / 1000
+    io = max(conf.get("send_timeout") or ms, conf.get("read_timeout") or ms) / 1000
+    ctx: ssl.SSLContext | None = None
+    if conf.get("ssl"):
+        ctx = ssl.create_default_context()
+        if not conf.get("ssl_verify"):
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+        elif not conf.get("server_name"):
+            ctx.check_hostname = False  # verified chain, no name to check it against
+    return Client(host, conf["port"], db=conf["database"] or 0,
+                  username=conf.get("username"), password=conf.get("password"),
+                  ssl_context=ctx, server_hostname=conf.get("server_name") or host,
+                  connect_timeout=connect or None, io_timeout=io or None)
+
+
 class Backend:
-    """One Redis server (host, port, database, credentials, TLS): its client, the script,
-    and its outage state. Lives in `ctx.worker`, created lazily by the first request."""
+    """One Redis server (host, port, database, credentials, TLS): its connection, the
+    requests of this tick waiting for the script call, and the outage state. Lives in
+    `ctx.worker`, created lazily by the first request."""
 
     def __init__(self, conf: dict[str, Any], host: str,
                  registry: metrics.Registry | None = None) -> None:
@@ -55,39 +99,21 @@ class Backend:
         self.degraded = degraded_gauge(registry or metrics.Registry())
         self.labels = (host, str(conf["port"]))
         self.degraded.set(self.labels, 0)
-        self.client: Any = None
-        self.script: Any = None
+        self._client: Client | None = None
         self.down_until = 0.0
         self.outage = False
         self.syncs: dict[str, SyncCache] = {}
-        # Increments asked for during one event-loop tick, sent as one script call.
-        self.pending: list[tuple[list[str], list[int], asyncio.Future[list[int]]]] = []
-        self.calls: set[asyncio.Task[None]] = set()
+        # This tick's requests: their framed keys, framed TTLs and (key count, sink,
+        # context), sent as one script call when the tick ends.
+        self.keys: list[bytes] = []
+        self.args: list[bytes] = []
+        self.sinks: list[tuple[int, Sink, Any]] = []
 
-    def _connect(self) -> None:
-        import redis.asyncio as aioredis
-
-        c = self.conf
-        ms = c["timeout"] if c["timeout"] is not None else 2000
-        connect = (c.get("connect_timeout") or ms) / 1000
-        io = max(c.get("send_timeout") or ms, c.get("read_timeout") or ms) / 1000
-        kw: dict[str, Any] = {
-            "host": self.host, "port": c["port"], "db": c["database"] or 0,
-            "username": c.get("username"), "password": c.get("password"),
-            "socket_connect_timeout": connect or None, "socket_timeout": io or None,
-            "max_connections": POOL_SIZE, "timeout": connect or None,
-        }
-        if c.get("ssl"):
-            import ssl as ssl_mod
-
-            from redis.asyncio.connection import SSLConnection
-            kw["connection_class"] = SSLConnection
-            verify = bool(c.get("ssl_verify"))
-            kw["ssl_cert_reqs"] = ssl_mod.CERT_REQUIRED if verify else ssl_mod.CERT_NONE
-            kw["ssl_check_hostname"] = bool(c.get("ssl_verify") and c.get("server_name"))
-        pool = aioredis.BlockingConnectionPool(**kw)
-        self.client = aioredis.Redis(connection_pool=pool)
-        self.script = self.client.register_script(INCR_SCRIPT)
+    @property
+    def client(self) -> Client:
+        if self._client is None:
+            self._client = client_for(self.conf, self.host)
+        return self._client
 
     def available(self) -> bool:
         """False while in an outage and not yet time to retry; the caller that gets True
@@ -116,54 +142,63 @@ class Backend:
             log.warning("rate-limiting: redis %s:%s is back; counting there again",
                         self.host, self.conf["port"])
 
+    def add(self, keys: bytes, n: int, args: bytes, sink: Sink, ctx: Any) -> None:
+        """Count one request: `keys` its `n` framed counter keys, `args` their framed TTLs.
+        `sink(ctx, usages)` gets the usages before this request (or the exception) once
+        this tick's script call is answered: the script increments every key of every
+        request in order, so each request gets its own exact count, as with a call of its
+        own."""
+        sinks = self.sinks
+        if not sinks:
+            asyncio.get_running_loop().call_soon(self._flush)
+        sinks.append((n, sink, ctx))
+        self.keys.append(keys)
+        self.args.append(args)
+
     def incr(self, keys: list[str], ttls: list[int]) -> asyncio.Future[list[int]]:
-        """The usages before this request of `keys` (each incremented, with its TTL set on
-        the first hit). The requests of one event-loop tick share one script call: the
-        script increments every key of every request in order, so each request still gets
-        its own exact count, as with a call of its own."""
-        if self.client is None:
-            self._connect()
-        loop = asyncio.get_running_loop()
-        fut: asyncio.Future[list[int]] = loop.create_future()
-        if not self.pending:
-            loop.call_soon(self._flush, loop)
-        self.pending.append((keys, ttls, fut))
+        """`add` for one request as a future of its usages."""
+        fut: asyncio.Future[list[int]] = asyncio.get_running_loop().create_future()
+        self.add(keys_frame(keys), len(keys), args_frame(ttls), _settle, fut)
         return fut
 
-    def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
-        batch, self.pending = self.pending, []
-        for i in range(0, len(batch), BATCH_MAX):
-            task = loop.create_task(self._call(batch[i:i + BATCH_MAX]))
-            self.calls.add(task)  # the loop keeps only a weak reference
-            task.add_done_callback(self.calls.discard)
-
-    async def _call(self, batch: list[tuple[list[str], list[int],
-                                            asyncio.Future[list[int]]]]) -> None:
-        if len(batch) == 1:
-            keys, ttls = batch[0][0], batch[0][1]
-        else:
-            keys, ttls = [], []
-            for k, t, _ in batch:
-                keys += k
-                ttls += t
-        try:
-            result = await self.script(keys=keys, args=ttls)
-        except BaseException as exc:
-            for _, _, fut in batch:
-                if not fut.done():
-                    if isinstance(exc, asyncio.CancelledError):
-                        fut.cancel()
-                    else:
-                        fut.set_exception(exc)
-            if isinstance(exc, asyncio.CancelledError):
-                raise
+    def _flush(self) -> None:
+        keys, args, sinks = self.keys, self.args, self.sinks
+        self.keys, self.args, self.sinks = [], [], []
+        if len(sinks) <= BATCH_MAX:
+            self._send(keys, args, sinks, EVALSHA)
             return
-        pos = 0
-        for k, _, fut in batch:
-            n = len(k)
-            if not fut.done():
-                fut.set_result([int(v) for v in result[pos:pos + n]])
-            pos += n
+        for i in range(0, len(sinks), BATCH_MAX):
+            j = i + BATCH_MAX
+            self._send(keys[i:j], args[i:j], sinks[i:j], EVALSHA)
+
+    def _send(self, keys: list[bytes], args: list[bytes], sinks: list[tuple[int, Sink, Any]],
+              verb: bytes) -> None:
+        total = 0
+        for n, _, _ in sinks:
+            total += n
+        cmd = b"".join((b"*%d\r\n" % (3 + 2 * total), verb, frame(b"%d" % total),
+                        *keys, *args))
+
+        def answered(reply: Any) -> None:
+            if reply.__class__ is list:
+                self.succeeded()
+                pos = 0
+                for n, sink, ctx in sinks:
+                    sink(ctx, reply[pos:pos + n])
+                    pos += n
+                return
+            if (verb is EVALSHA and isinstance(reply, hiredis.ReplyError)
+                    and str(reply).startswith("NOSCRIPT")):
+                # the server does not know the script yet (first call, a restart, SCRIPT
+                # FLUSH): nothing was counted, send the same batch with the script's text
+                self._send(keys, args, sinks, EVAL)
+                return
+            if not isinstance(reply, Exception):
+                reply = hiredis.ReplyError(f"unexpected reply to the script: {reply!r}")
+            for _, sink, ctx in sinks:
+                sink(ctx, reply)
+
+        self.client.send(cmd, answered)
 
     def sync(self, sync_rate: float) -> SyncCache:
         key = repr(sync_rate)
@@ -171,6 +206,15 @@ class Backend:
         if s is None:
             s = self.syncs[key] = SyncCache(self, sync_rate)
         return s
+
+
+def _settle(fut: asyncio.Future[list[int]], usages: Any) -> None:
+    if fut.done():
+        return
+    if isinstance(usages, Exception):
+        fut.set_exception(usages)
+    else:
+        fut.set_result(usages)
 
 
 class SyncCache:
@@ -187,12 +231,11 @@ class SyncCache:
 
     async def usages(self, keys: list[str], ends: list[int], now: int) -> list[int]:
         b = self.backend
-        if b.client is None:
-            b._connect()
         cache = self.cache
         missing = [k for k in keys if k not in cache or cache[k][1] <= now]
         if missing:
-            values = await b.client.mget(missing)
+            values = await b.client.call(b"MGET", *(k.encode("utf-8", "surrogatepass")
+                                                   for k in missing))
             for k, v in zip(missing, values, strict=True):
                 cache[k] = (int(v or 0), ends[keys.index(k)])
         out = []
@@ -222,11 +265,14 @@ class SyncCache:
             return
         b = self.backend
         try:
-            pipe = b.client.pipeline(transaction=False)
+            cmds: list[bytes] = []
             for k, (n, end) in delta.items():
-                pipe.incrby(k, n)
-                pipe.expireat(k, end)
-            results = await pipe.execute()
+                kb = k.encode("utf-8", "surrogatepass")
+                cmds += (command(b"INCRBY", kb, b"%d" % n), command(b"EXPIREAT", kb, b"%d" % end))
+            results = await b.client.call_many(cmds)
+            for r in results:
+                if isinstance(r, Exception):
+                    raise r
         except Exception as exc:  # keep the deltas for the next round
             for k, (n, end) in delta.items():
                 d = self.delta.setdefault(k, [0, end])
