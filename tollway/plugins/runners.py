@@ -7,8 +7,8 @@ built), the same steps are written out here as straight-line source: no loop, no
 iterator, the methods and names read as the function's globals. The seed's
 five-plugin chain runs ~90 bytecodes fewer a request. Behaviour is the generic runners':
 a plugin that raises gets its name logged (access: a 500 through `req._plugin_failed`);
-an access method returning an awaitable suspends the chain (`req._await_access`, which
-later resumes it from the next plugin with the generic runner); an access method that
+an access method returning an awaitable or a `Suspended` suspends the chain
+(`req._await_access`; it is later resumed from the next plugin with the generic runner); an access method that
 answered (req.done) stops it.
 
 Generated code, as dataclasses and namedtuple make theirs: the source is small and

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Sequence
@@ -309,26 +308,23 @@ class RateLimiting(Plugin):
         return usages
 
     def _redis_incr(self, req: Any, b: Backend, ident: str, now: int,
-                    starts: dict[str, int]) -> asyncio.Future[None]:
+                    starts: dict[str, int]) -> Any:
         """The usual redis case (no sync_rate): the request joins this tick's script call
-        and resumes when the returned future is done (`_counted` settles it)."""
+        and waits, suspended, for `_counted` to resume it."""
         memo = self.memo.get(ident) if now == self.memo_now else None
         if memo is None:
             memo = self._memo(ident, now, starts)
-        done: asyncio.Future[None] = req.loop.create_future()
+        waiting = req.suspend()
         b.add(memo[5], self.n_windows, self.windows_frame,  # type: ignore[arg-type]
-              self._counted, (req, ident, now, memo[2], done))
-        return done
+              self._counted, (req, ident, now, memo[2], waiting))
+        return waiting
 
-    def _counted(self, call: tuple[Any, str, int, list[int], asyncio.Future[None]],
-                 usages: Any) -> None:
+    def _counted(self, call: tuple[Any, str, int, list[int], Any], usages: Any) -> None:
         """The script call's answer for one request: its usages, or the exception."""
-        req, ident, now, ends, done = call
-        if done.done():
-            return
+        req, ident, now, ends, waiting = call
         if usages.__class__ is not list:
             if not self.fault_tolerant:
-                done.set_exception(usages)
+                waiting.fail(usages)
                 return
             self.backend.failed(usages)  # type: ignore[union-attr]
             # DECISIONS #4: Redis is out; keep enforcing on this node's counters
@@ -336,9 +332,9 @@ class RateLimiting(Plugin):
         try:
             self.finish(req, usages, now, ends)
         except Exception as exc:
-            done.set_exception(exc)
+            waiting.fail(exc)
             return
-        done.set_result(None)
+        waiting.resume()
 
     async def _redis(self, req: Any, ident: str, now: int, starts: dict[str, int]) -> None:
         b = self.backend
