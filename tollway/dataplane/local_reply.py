@@ -47,11 +47,28 @@ _TYPES = (
 )
 
 
+# negotiate's answers by (Accept, fallback): clients send a handful of Accept values, and a
+# flood of 401s or 429s should not parse the same one each time
+_NEGOTIATED: dict[tuple[bytes, bytes], bytes] = {}
+_NEGOTIATED_MAX = 256
+
+
 def negotiate(accept: bytes | None, fallback: bytes) -> bytes:
     """The content type to answer in: the acceptable type with the highest q, in Kong's
     preference order on ties; `fallback` when nothing recognisable is asked for."""
     if not accept:
         return fallback
+    key = (accept, fallback)
+    known = _NEGOTIATED.get(key)
+    if known is None:
+        known = _negotiate(accept, fallback)
+        if len(_NEGOTIATED) >= _NEGOTIATED_MAX:
+            _NEGOTIATED.clear()
+        _NEGOTIATED[key] = known
+    return known
+
+
+def _negotiate(accept: bytes, fallback: bytes) -> bytes:
     best, best_q = fallback, -1.0
     for item in accept.split(b","):
         media, *params = (p.strip() for p in item.split(b";"))

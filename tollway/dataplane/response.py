@@ -41,6 +41,9 @@ SPECIAL_NAMES = frozenset(RESPONSE_SPECIAL)
 
 
 SPECIAL_MASK = name_bits(SPECIAL_NAMES)
+# A local reply's plugin blocks go as they are unless one sets one of these (or overlaps
+# another block): its own Content-Type then has to give way.
+LOCAL_MASK = SPECIAL_MASK | name_bits((b"content-type",))
 # One lookup per upstream header finds both: a special name's code, or R_NAMED for a name
 # a plugin block may set (plugins/base.py registers those); the special names keep theirs.
 HEAD_CODES.update(RESPONSE_SPECIAL)
@@ -326,16 +329,44 @@ class ResponseWriter(ExchangeFields):
         keep = self.keep_alive and not st.draining
         self.keep_alive = keep
         lines = list(extra or ())
-        if self.chain.response or self.resp_extra:
-            hl = HeaderList([(b"Content-Type", ctype)] if ctype is not None else [])
-            self.apply_response_headers(hl)
-            ctype = None
-            for name, value in hl.items:
-                lname = name.lower()
-                if lname == b"content-type":
-                    ctype = value
-                elif lname != b"content-length":
-                    lines.append(name + b": " + value + b"\r\n")
+        chain = self.chain
+        if chain.response or self.resp_extra:
+            hl: HeaderList | None = None
+            if chain.response and not chain.response_light:
+                hl = HeaderList([(b"Content-Type", ctype)] if ctype is not None else [])
+                self.apply_response_headers(hl)
+            else:
+                # Plugins that only set headers (a 401 or 429 of the seed's chain): their
+                # blocks' lines as they are, as on_response_head sends them; the general
+                # resolution only when a block overlaps another or sets a framing header.
+                if chain.response:
+                    chain.response_run(self)
+                extra_items = self.resp_extra
+                if extra_items:
+                    mask = LOCAL_MASK
+                    for item in reversed(extra_items):
+                        names = item[0]
+                        if names.__class__ is not HeaderNames or names.lmask & mask:
+                            hl = HeaderList([(b"Content-Type", ctype)]
+                                            if ctype is not None else [])
+                            pairs, replaced = resolve_extra(extra_items)
+                            if replaced:
+                                hl.items = [(n, v) for n, v in hl.items
+                                            if n.lower() not in replaced]
+                            hl.items += pairs
+                            break
+                        mask |= names.mask
+                    else:
+                        lines += map(LINES, extra_items)
+                    self.resp_extra = None
+            if hl is not None:
+                ctype = None
+                for name, value in hl.items:
+                    lname = name.lower()
+                    if lname == b"content-type":
+                        ctype = value
+                    elif lname != b"content-length":
+                        lines.append(name + b": " + value + b"\r\n")
         if self.chain.body:
             body = self.run_body(body, True)  # Kong runs body_filter on local replies too
         head_only = (self.client_method or self.method) == b"HEAD"

@@ -8,8 +8,8 @@ iterator, the methods and names read as the function's globals. The seed's
 five-plugin chain runs ~90 bytecodes fewer a request. Behaviour is the generic runners':
 a plugin that raises gets its name logged (access: a 500 through `req._plugin_failed`);
 an access method returning an awaitable or a `Suspended` suspends the chain
-(`req._await_access`; it is later resumed from the next plugin with the generic runner); an access method that
-answered (req.done) stops it.
+(`req._await_access`; it is later resumed from the next plugin with the generic runner);
+an access method that answered (req.done) stops it.
 
 Generated code, as dataclasses and namedtuple make theirs: the source is small and
 printed by `source_of` for anyone debugging a chain. It is compiled once per phase and

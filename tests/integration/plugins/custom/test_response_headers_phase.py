@@ -93,6 +93,31 @@ class VarySetter(Plugin):
         req.set_response_headers(self.entries)
 
 
+class CtypeBlock(Plugin):
+    """A block that sets Content-Type: on a local reply it replaces the reply's own."""
+
+    name = "test-ctype-block"
+    priority: ClassVar[int] = 350
+    config_schema = Record(fields={})
+    entries: ClassVar[list[ResponseItem]] = [
+        HeaderBlock(frozenset({b"content-type"}), b"Content-Type: text/x-plugin\r\n")]
+
+    def response_headers(self, req: Any) -> None:
+        req.set_response_headers(self.entries)
+
+
+class Untouched(Plugin):
+    """A HeaderList plugin that changes nothing: its presence sends a local reply's
+    headers through the general resolution instead of the blocks-as-they-are path."""
+
+    name = "test-untouched"
+    priority: ClassVar[int] = 1
+    config_schema = Record(fields={})
+
+    def response(self, req: Any, headers: HeaderList) -> None:
+        pass
+
+
 class Reader(Plugin):
     """A HeaderList plugin: reports the X-A value it saw."""
 
@@ -111,7 +136,8 @@ class EarlyReader(Reader):
 
 @pytest.fixture
 def plugins() -> Iterator[None]:
-    classes = (Setter, Block, VaryBlock, VarySetter, Reader, EarlyReader)
+    classes = (Setter, Block, VaryBlock, VarySetter, Reader, EarlyReader, CtypeBlock,
+               Untouched)
     for cls in classes:
         registry.register(cls)
     yield
@@ -222,3 +248,35 @@ def test_an_added_line_beside_a_headerlist_plugin(fetch: Callable[..., Any]) -> 
     assert resp.all("vary") == ["Accept", "Origin"]
     assert resp.all("x-b") == ["vary"]
     assert resp.all("x-seen") == ["upstream"]
+
+
+VOLATILE = {"date", "x-tollway-request-id", "x-tollway-response-latency"}
+
+
+@pytest.mark.parametrize("names", [
+    ("test-block",),  # one block: its lines as they are
+    ("test-vary-block", "test-block"),  # disjoint blocks
+    ("test-setter", "test-block"),  # single headers: resolved
+    ("test-vary-block", "test-vary-setter"),  # overlapping blocks: resolved
+    ("test-ctype-block",),  # a block setting the reply's own Content-Type
+    ("test-ctype-block", "test-block"),
+])
+def test_local_reply_headers_match_the_general_resolution(
+        fetch: Callable[..., Any], names: tuple[str, ...]) -> None:
+    """A 404 whose global plugins only set headers is written from their blocks directly;
+    the same plugins beside a HeaderList plugin that changes nothing take the general path.
+    Both must send the same headers, in the same order, and the same body."""
+    light = fetch([], "/nowhere", global_names=names)
+    general = fetch([], "/nowhere", global_names=(*names, "test-untouched"))
+    assert light.status == general.status == 404
+
+    def stable(resp: Any) -> list[tuple[str, str]]:
+        return [(n, v) for n, v in resp.headers if n.lower() not in VOLATILE]
+
+    assert stable(light) == stable(general)
+    assert light.text.replace(light.header("x-tollway-request-id") or "-", "ID") == \
+        general.text.replace(general.header("x-tollway-request-id") or "-", "ID")
+    if "test-ctype-block" in names:
+        assert light.all("content-type") == ["text/x-plugin"]
+    else:
+        assert light.all("content-type") == ["application/json; charset=utf-8"]
