@@ -184,7 +184,10 @@ class Backend:
                 self.succeeded()
                 pos = 0
                 for n, sink, ctx in sinks:
-                    sink(ctx, reply[pos:pos + n])
+                    try:
+                        sink(ctx, reply[pos:pos + n])
+                    except Exception:  # one request's bug must not strand the others
+                        log.exception("rate-limiting: a request's count was not applied")
                     pos += n
                 return
             if (verb is EVALSHA and isinstance(reply, hiredis.ReplyError)
@@ -196,7 +199,10 @@ class Backend:
             if not isinstance(reply, Exception):
                 reply = hiredis.ReplyError(f"unexpected reply to the script: {reply!r}")
             for _, sink, ctx in sinks:
-                sink(ctx, reply)
+                try:
+                    sink(ctx, reply)
+                except Exception:
+                    log.exception("rate-limiting: a request's failure was not applied")
 
         self.client.send(cmd, answered)
 

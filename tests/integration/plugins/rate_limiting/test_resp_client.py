@@ -309,3 +309,23 @@ def test_a_failing_waiter_does_not_shift_the_replies(start_redis: StartRedis,
 
     run(go())
     assert any("redis reply handler failed" in r.getMessage() for r in caplog.records)
+
+
+def test_a_failing_sink_does_not_strand_the_rest_of_its_batch(
+        start_redis: StartRedis, caplog: pytest.LogCaptureFixture) -> None:
+    port = start_redis()
+    got: list[Any] = []
+
+    def broken(ctx: Any, usages: Any) -> None:
+        raise RuntimeError("sink bug")
+
+    async def go() -> None:
+        b = _backend(port)
+        b.add(keys_frame(["s1"]), 1, args_frame([60]), broken, None)
+        b.add(keys_frame(["s1"]), 1, args_frame([60]), lambda ctx, u: got.append(u), None)
+        while not got:
+            await asyncio.sleep(0.01)
+
+    run(go())
+    assert got == [[1]]  # the second request's own count, after the first's
+    assert any("count was not applied" in r.getMessage() for r in caplog.records)
