@@ -41,9 +41,8 @@ SPECIAL_NAMES = frozenset(RESPONSE_SPECIAL)
 
 
 SPECIAL_MASK = name_bits(SPECIAL_NAMES)
-# A local reply's plugin blocks go as they are unless one sets one of these (or overlaps
-# another block): its own Content-Type then has to give way.
-LOCAL_MASK = SPECIAL_MASK | name_bits((b"content-type",))
+# (not given a name bit: that would make every upstream Content-Type a name plugins may set)
+L_CONTENT_TYPE = b"content-type"
 # One lookup per upstream header finds both: a special name's code, or R_NAMED for a name
 # a plugin block may set (plugins/base.py registers those); the special names keep theirs.
 HEAD_CODES.update(RESPONSE_SPECIAL)
@@ -343,10 +342,13 @@ class ResponseWriter(ExchangeFields):
                     chain.response_run(self)
                 extra_items = self.resp_extra
                 if extra_items:
-                    mask = LOCAL_MASK
+                    # blocks as they are unless one overlaps another, sets a special name
+                    # or the reply's own Content-Type
+                    mask = SPECIAL_MASK
                     for item in reversed(extra_items):
                         names = item[0]
-                        if names.__class__ is not HeaderNames or names.lmask & mask:
+                        if (names.__class__ is not HeaderNames or names.lmask & mask
+                                or L_CONTENT_TYPE in names.lines):
                             hl = HeaderList([(b"Content-Type", ctype)]
                                             if ctype is not None else [])
                             pairs, replaced = resolve_extra(extra_items)
