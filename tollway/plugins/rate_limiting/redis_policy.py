@@ -23,7 +23,7 @@ from typing import Any
 import hiredis
 
 from tollway import metrics
-from tollway.plugins.rate_limiting.resp import Client, command, frame
+from tollway.plugins.rate_limiting.resp import Client, command, frame, settle
 
 log = logging.getLogger("tollway.plugins.rate-limiting")
 
@@ -158,7 +158,7 @@ class Backend:
     def incr(self, keys: list[str], ttls: list[int]) -> asyncio.Future[list[int]]:
         """`add` for one request as a future of its usages."""
         fut: asyncio.Future[list[int]] = asyncio.get_running_loop().create_future()
-        self.add(keys_frame(keys), len(keys), args_frame(ttls), _settle, fut)
+        self.add(keys_frame(keys), len(keys), args_frame(ttls), settle, fut)
         return fut
 
     def _flush(self) -> None:
@@ -212,15 +212,6 @@ class Backend:
         if s is None:
             s = self.syncs[key] = SyncCache(self, sync_rate)
         return s
-
-
-def _settle(fut: asyncio.Future[list[int]], usages: Any) -> None:
-    if fut.done():
-        return
-    if isinstance(usages, Exception):
-        fut.set_exception(usages)
-    else:
-        fut.set_result(usages)
 
 
 class SyncCache:

@@ -21,12 +21,24 @@ import socket
 import ssl
 from collections import deque
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import hiredis
 
 log = logging.getLogger("tollway.plugins.rate-limiting")
 Waiter = Callable[[Any], None]
+
+
+def settle(fut: asyncio.Future[Any], reply: Any) -> None:
+    """A future from a reply: an exception instance is raised by the future (once: later
+    replies for a settled future are ignored)."""
+    if fut.done():
+        return
+    if isinstance(reply, Exception):
+        fut.set_exception(reply)
+    else:
+        fut.set_result(reply)
 
 
 def frame(arg: bytes) -> bytes:
@@ -100,16 +112,7 @@ class Client:
         """One command from its words; the future's result is the reply (an error reply
         raises hiredis.ReplyError)."""
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-
-        def done(reply: Any) -> None:
-            if fut.done():
-                return
-            if isinstance(reply, Exception):
-                fut.set_exception(reply)
-            else:
-                fut.set_result(reply)
-
-        self.send(command(*args), done)
+        self.send(command(*args), partial(settle, fut))
         return fut
 
     async def _connect(self) -> None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 from dataplane_helpers import RawClient, Response
@@ -78,3 +80,20 @@ def register_fake_auth() -> None:
 
 def unregister_fake_auth() -> None:
     registry.unregister(FakeAuth.name)
+
+
+def redis_server(cwd: Path, port: int, *extra: str,
+                 tls: bool = False) -> subprocess.Popen[bytes]:
+    """A throwaway redis-server on 127.0.0.1 keeping nothing on disk; with `tls`, `port` is
+    its TLS port and the plain one is off (`extra` then names the certificates)."""
+    listen = ["--port", "0", "--tls-port", str(port)] if tls else ["--port", str(port)]
+    return subprocess.Popen(["redis-server", *listen, "--bind", "127.0.0.1", "--save", "",
+                             "--appendonly", "no", *extra], cwd=cwd,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def kill_all(procs: list[subprocess.Popen[bytes]]) -> None:
+    for p in procs:
+        if p.poll() is None:
+            p.kill()
+            p.wait(5)

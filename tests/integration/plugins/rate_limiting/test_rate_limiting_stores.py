@@ -20,7 +20,7 @@ import redis
 from dataplane_helpers import Gateway, Upstream
 from node_support import Node, free_port, wait_until
 from node_support import Upstream as NodeUpstream
-from rl_support import doc, fresh_window, get
+from rl_support import doc, fresh_window, get, kill_all, redis_server
 
 MakeGW = Callable[..., Gateway]
 LOGGER = "tollway.plugins.rate-limiting"
@@ -120,19 +120,14 @@ def own_redis(tmp_path: Path) -> Iterator[Callable[[], subprocess.Popen[bytes]]]
     procs: list[subprocess.Popen[bytes]] = []
 
     def start() -> subprocess.Popen[bytes]:
-        p = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1",
-                              "--save", "", "--appendonly", "no"], cwd=tmp_path,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        p = redis_server(tmp_path, port)
         procs.append(p)
         wait_until(lambda: _redis_up(port), 10, what="redis-server")
         return p
 
     start.port = port  # type: ignore[attr-defined]
     yield start
-    for p in procs:
-        if p.poll() is None:
-            p.kill()
-            p.wait(5)
+    kill_all(procs)
 
 
 def test_redis_outage_falls_back_to_local_and_recovers(

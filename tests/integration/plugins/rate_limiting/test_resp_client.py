@@ -20,6 +20,7 @@ import hiredis
 import pytest
 import redis
 from node_support import free_port, wait_until
+from rl_support import kill_all, redis_server
 
 from tollway.plugins.rate_limiting.redis_policy import (
     BATCH_MAX,
@@ -53,10 +54,7 @@ def start_redis(tmp_path: Path) -> Iterator[StartRedis]:
     def start(*extra: str, port: int | None = None, tls: bool = False,
               password: str | None = None) -> int:
         port = port or free_port()
-        listen = ["--port", "0", "--tls-port", str(port)] if tls else ["--port", str(port)]
-        p = subprocess.Popen(["redis-server", *listen, "--bind", "127.0.0.1", "--save", "",
-                              "--appendonly", "no", *extra], cwd=tmp_path,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        p = redis_server(tmp_path, port, *extra, tls=tls)
         procs.append(p)
         if tls:
             wait_until(lambda: _accepts(port), 10, what="redis-server (TLS)")
@@ -66,10 +64,7 @@ def start_redis(tmp_path: Path) -> Iterator[StartRedis]:
 
     start.procs = procs  # type: ignore[attr-defined]
     yield start
-    for p in procs:
-        if p.poll() is None:
-            p.kill()
-            p.wait(5)
+    kill_all(procs)
 
 
 def _ping(port: int, password: str | None = None) -> bool:
