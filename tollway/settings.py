@@ -179,6 +179,27 @@ def _listens(name: str, value: str, default_port: int) -> tuple[Listen, ...]:
     return tuple(out)
 
 
+ANY_HOSTS = ("0.0.0.0", "::", "*")
+
+
+def _distinct_listens(named: dict[str, tuple[Listen, ...]]) -> None:
+    """Two settings may not listen on the same address: the proxy's workers bind with
+    SO_REUSEPORT, so the admin or status listener would bind too and share connections
+    with the proxy (nginx refuses such a duplicate `listen` at start)."""
+    seen: list[tuple[str, Listen]] = []
+    for name, listens in named.items():
+        for ln in listens:
+            if ln.port == 0:
+                continue  # an ephemeral port: never the same twice
+            for other_name, other in seen:
+                if other_name != name and other.port == ln.port and (
+                        other.host == ln.host or other.host in ANY_HOSTS
+                        or ln.host in ANY_HOSTS):
+                    raise SettingsError(f"{name}: {ln.host}:{ln.port} is also in "
+                                        f"{other_name} ({other.host}:{other.port})")
+            seen.append((name, ln))
+
+
 def parse_order(value: str) -> tuple[str, ...]:
     """The `dns_order` setting: record types to try, in order."""
     out = []
@@ -318,14 +339,17 @@ def load(conf_path: str | None = None, env: Mapping[str, str] | None = None,
         raise SettingsError(f"database: expected one of: sqlite, postgres, off; got {database!r}")
     workers_s = values["workers"].strip().lower()
     workers = (os.cpu_count() or 1) if workers_s == "auto" else _int("workers", workers_s, 1)
+    listens = {name: _listens(name, values[name], port) for name, port in (
+        ("proxy_listen", 8000), ("admin_listen", 8001), ("status_listen", 8100))}
+    _distinct_listens(listens)
     return Settings(
         values=values,
         prefix=Path(values["prefix"]).absolute(),
         database=database,
         declarative_config=values["declarative_config"],
-        proxy_listen=_listens("proxy_listen", values["proxy_listen"], 8000),
-        admin_listen=_listens("admin_listen", values["admin_listen"], 8001),
-        status_listen=_listens("status_listen", values["status_listen"], 8100),
+        proxy_listen=listens["proxy_listen"],
+        admin_listen=listens["admin_listen"],
+        status_listen=listens["status_listen"],
         workers=workers,
         proxy_access_log=values["proxy_access_log"].strip(),
         proxy_error_log=values["proxy_error_log"].strip(),

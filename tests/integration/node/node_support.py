@@ -24,10 +24,21 @@ TOLLWAY_CMD = [str(BIN)] if BIN.exists() else [sys.executable, "-m", "tollway"]
 SLOW_SECONDS = 1.5
 
 
+_HANDED_OUT: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A port free on 127.0.0.1 now, and never one this process was given before: the kernel
+    may hand a just-released port straight back, and a node's proxy and admin listeners
+    then got the same one (CI: both on 44169; with SO_REUSEPORT both bind, and /status
+    went to the proxy)."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
 
 
 def wait_until(predicate: Callable[[], Any], timeout: float, interval: float = 0.1,

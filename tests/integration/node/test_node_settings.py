@@ -140,6 +140,25 @@ def test_missing_conf_file_exits_1(node_factory: Callable[..., Node], tmp_path: 
     assert "absent.conf" in node.stderr(), node.stderr()
 
 
+@pytest.mark.parametrize(("admin_host", "status"), [
+    ("127.0.0.1", None), ("0.0.0.0", None), ("127.0.0.2", "127.0.0.1"),
+])
+def test_two_listeners_on_one_address_exit_1(node_factory: Callable[..., Node],
+                                              admin_host: str, status: str | None) -> None:
+    """The proxy binds with SO_REUSEPORT: without this check the admin (or status) listener
+    bound the same port too and took some of the proxy's connections."""
+    port = free_port()
+    env = {"TOLLWAY_PROXY_LISTEN": f"127.0.0.1:{port}",
+           "TOLLWAY_ADMIN_LISTEN": f"{admin_host}:{free_port() if status else port}"}
+    if status:
+        env["TOLLWAY_STATUS_LISTEN"] = f"{status}:{port}"
+    node = run_failing(node_factory, env=env)
+    err = node.stderr()
+    clash = "status_listen" if status else "admin_listen"
+    assert f"{clash}: " in err and f":{port} is also in proxy_listen" in err, err
+    assert "Traceback" not in err and "tollway started" not in err, err
+
+
 @pytest.mark.parametrize("setting", ["proxy_listen", "admin_listen"])
 def test_port_in_use_exits_1(node_factory: Callable[..., Node], up1: Upstream,
                              setting: str) -> None:
