@@ -99,9 +99,8 @@ class RateLimiting(Plugin):
                               + RL_REMAINING_START + b"%d\r\n" + RL_RESET_START + b"%d\r\n"
                               for rl in self.rl_limit_lines]
         # the same with Retry-After, for a rejection (two windows)
-        self.rejected_templates = ([t + RETRY_AFTER_START.replace(b"%", b"%%") + b"%d\r\n"
-                                    for t in self.templates]
-                                   if self.templates is not None else None)
+        self.rejected_templates = [t + RETRY_AFTER_START.replace(b"%", b"%%") + b"%d\r\n"
+                                   for t in self.templates or ()]
         self.names = HeaderNames(n.lower() for n in (
             *self.x_limit, *self.x_remaining, RATELIMIT_LIMIT, RATELIMIT_REMAINING,
             RATELIMIT_RESET))
@@ -385,37 +384,36 @@ class RateLimiting(Plugin):
                     else:
                         left = ends[0] - now
                         lines = templates[0] % (r0, r1, r0, left if left > 0 else 1)
-                    # req.set_response_headers([HeaderBlock(...)]) as a plain-tuple block,
-                    # without a call (base.Block)
                     block = (self.names, lines)
-                    extra = req.resp_extra
-                    if extra is None:
-                        req.resp_extra = [block]
-                    else:
-                        extra.append(block)
-                    return False
-                # Rejected: the first window over its limit shows this request counted,
-                # the other its count without it (as the loop below), then Retry-After.
-                if r0 < 0:
-                    rem0 = 0
-                    rem1 = r1 + 1 if r1 >= 0 else 0
+                    rejected = False
                 else:
-                    rem0 = r0 + 1
-                    rem1 = 0  # (r1 < 0)
-                best = 1 if rem1 <= rem0 else 0
-                left = ends[best] - now
-                if left < 1:
-                    left = 1
-                block = (self.names_rejected, self.rejected_templates[best] % (  # type: ignore[index]
-                    rem0, rem1, rem1 if best else rem0, left, left))
+                    # Rejected: the first window over its limit shows this request
+                    # counted, the other its count without it (as the loop below), then
+                    # Retry-After.
+                    if r0 < 0:
+                        rem0 = 0
+                        rem1 = r1 + 1 if r1 >= 0 else 0
+                    else:
+                        rem0 = r0 + 1
+                        rem1 = 0  # (r1 < 0)
+                    best = 1 if rem1 <= rem0 else 0
+                    left = ends[best] - now
+                    if left < 1:
+                        left = 1
+                    block = (self.names_rejected, self.rejected_templates[best] % (
+                        rem0, rem1, rem1 if best else rem0, left, left))
+                    rejected = True
+                # req.set_response_headers([HeaderBlock(...)]) as a plain-tuple block,
+                # without a call (base.Block)
                 extra = req.resp_extra
                 if extra is None:
                     req.resp_extra = [block]
                 else:
                     extra.append(block)
-                req.ctx["rate_limit_exceeded"] = True
-                req.error(self.error_code, self.error_message)
-                return True
+                if rejected:
+                    req.ctx["rate_limit_exceeded"] = True
+                    req.error(self.error_code, self.error_message)
+                return rejected
             elif n == 1:
                 r0 = self.limits_less_one[0] - usages[0]
                 if r0 >= 0:
