@@ -266,7 +266,7 @@ class Tollway(System):
     name = "tollway"
     description = (
         "tollway start, TOLLWAY_WORKERS=1, TOLLWAY_DATABASE=off (declarative file), "
-        "TOLLWAY_PROXY_ACCESS_LOG=off"
+        "TOLLWAY_PROXY_ACCESS_LOG=off, TOLLWAY_UPSTREAM_KEEPALIVE_MAX_REQUESTS=0"
     )
     runs_chain = True
     supports_tls = True
@@ -327,6 +327,9 @@ class Tollway(System):
             TOLLWAY_PROXY_LISTEN=f"127.0.0.1:{port}{' ssl' if tls else ''}",
             TOLLWAY_ADMIN_LISTEN=f"127.0.0.1:{admin}",
             TOLLWAY_PROXY_ACCESS_LOG="off",
+            # Kong's default closes an upstream connection after 1000 requests; nginx-proxy's
+            # pool has `keepalive_requests 10000000`. The same for both: no limit (0).
+            TOLLWAY_UPSTREAM_KEEPALIVE_MAX_REQUESTS="0",
             TOLLWAY_PREFIX=str(prefix),
         )
         if tls:

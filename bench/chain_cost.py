@@ -103,7 +103,8 @@ async def measure(plugins: set[str], n: int, prefix: Path, policy: str = "local"
         # one worker, as the wrk bench runs tollway (rate-limiting then needs no flock)
         "TOLLWAY_WORKERS": "1",
         "TOLLWAY_DATABASE": "off", "TOLLWAY_PROXY_LISTEN": "127.0.0.1:0",
-        "TOLLWAY_PROXY_ACCESS_LOG": "off", "TOLLWAY_PREFIX": str(prefix)})
+        "TOLLWAY_PROXY_ACCESS_LOG": "off", "TOLLWAY_PREFIX": str(prefix),
+        "TOLLWAY_UPSTREAM_KEEPALIVE_MAX_REQUESTS": "0"})  # as bench/_systems.py
     registry.configure(settings.values["plugins"])
     worker = Worker(settings, load_text(config_yaml(port, plugins, policy)), loop)
     await worker.start()
