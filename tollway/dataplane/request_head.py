@@ -7,7 +7,7 @@ are precomputed on the connection.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 from typing import TYPE_CHECKING, Any
 
 from tollway.dataplane.exchange_fields import ExchangeFields
@@ -32,6 +32,33 @@ SPECIAL: dict[bytes, int] = {
     b"x-forwarded-prefix": H_XFPREFIX,
     b"accept": H_ACCEPT, b"content-type": H_CTYPE,
 }
+
+# Per spelling of a request header name, as clients send it: its lower-case form and its
+# SPECIAL code (None: forwarded as it is). Clients send a handful of spellings, so one
+# lookup per header replaces a lower() and a lookup; a client inventing names only makes
+# it refill (bounded).
+REQUEST_NAMES: dict[bytes, tuple[bytes, int | None]] = {}
+REQUEST_NAMES_MAX = 1024
+
+
+def request_name(name: bytes) -> tuple[bytes, int | None]:
+    """A request header name's entry in REQUEST_NAMES, learnt now."""
+    ln = name.lower()
+    entry = (ln, SPECIAL.get(ln))
+    if len(REQUEST_NAMES) >= REQUEST_NAMES_MAX:
+        REQUEST_NAMES.clear()
+    REQUEST_NAMES[name] = entry
+    return entry
+
+
+def drop_lines(parts: list[bytes], names: Container[bytes]) -> list[bytes]:
+    """Forwarded header lines (four parts each: name, ": ", value, CRLF) without those
+    whose lower-case name is in `names`."""
+    kept: list[bytes] = []
+    for i in range(0, len(parts), 4):
+        if parts[i].lower() not in names:
+            kept += parts[i:i + 4]
+    return kept
 
 
 # X-Forwarded-Host from the request's Host (port dropped, lower-cased) by Host value: clients
@@ -60,22 +87,24 @@ class RequestHead(ExchangeFields):
         """One pass over the client's headers: remember what tollway needs, keep the rest in
         `fwd` ready to be sent upstream, drop hop-by-hop and replaced headers (§2.8)."""
         fwd = self.fwd
-        special = SPECIAL
+        names = REQUEST_NAMES
         conn_tokens: list[bytes] = []
         headers = self.headers
-        # raw_header's map, built here where each name is lower-cased anyway (a second
-        # pass cost a comprehension and a lower() per header)
+        # raw_header's map, built here where each name's lower-case form is at hand (a
+        # second pass cost a comprehension and a lower() per header)
         raw: dict[bytes, bytes] | None = {} if self.snapshot.header_map else None
         for name, value in headers:
-            ln = name.lower()
+            entry = names.get(name)
+            if entry is None:
+                entry = request_name(name)
+            ln, code = entry
             if raw is not None:
                 raw[ln] = value
-            code = special.get(ln)
             if code is None:
-                fwd.append(name + b": " + value + b"\r\n")
+                fwd += (name, b": ", value, b"\r\n")  # (see `fwd` in ExchangeFields)
                 continue
             if code < 0:
-                fwd.append(name + b": " + value + b"\r\n")
+                fwd += (name, b": ", value, b"\r\n")
                 if code == H_ACCEPT:
                     self.accept = value
                 else:
@@ -106,8 +135,7 @@ class RequestHead(ExchangeFields):
             self.upgrade = self.upgrade and b"upgrade" in conn_tokens
             extra = {t for t in conn_tokens if t not in (b"keep-alive", b"close", b"upgrade")}
             if extra:  # headers the client named hop-by-hop (RFC 9110 §7.6.1)
-                self.fwd = [line for line in fwd
-                            if line.split(b":", 1)[0].lower() not in extra]
+                self.fwd = drop_lines(fwd, extra)
         else:
             self.upgrade = False
 
@@ -139,7 +167,7 @@ class RequestHead(ExchangeFields):
             raw = self._raw  # the lower-cased request headers, when a plugin asked for one
             if (not overlay.keys().isdisjoint(raw) if raw is not None
                     else any(name.lower() in overlay for name, _ in self.headers)):
-                fwd = [line for line in fwd if line.split(b":", 1)[0].lower() not in overlay]
+                fwd = drop_lines(fwd, overlay)
             host_entry = overlay.get(b"host")
             if host_entry is None:  # the usual case: every entry's lines, taken in C
                 added = map(OVERLAY_LINES, overlay.values())

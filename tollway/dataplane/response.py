@@ -16,6 +16,7 @@ from tollway.dataplane.http import STATUS_LINES, VIA_VALUE, status_line
 from tollway.dataplane.request_head import H_XFHOST
 from tollway.plugins.base import (
     HEAD_CODES,
+    HEAD_CODES_RAW,
     NAME_BIT,
     NAME_BITS_MAX,
     R_NAMED,
@@ -27,8 +28,9 @@ from tollway.plugins.base import (
     name_bits,
 )
 
-# Response headers the pass over the upstream's headers treats specially (§2.9).
-R_CLEN, R_DATE, R_SERVER, R_VIA, R_TENC, R_UPGRADE, R_HOP = range(7)
+# Response headers the pass over the upstream's headers treats specially (§2.9); R_PLAIN
+# (0, false) is any other name, forwarded as it is.
+R_PLAIN, R_CLEN, R_DATE, R_SERVER, R_VIA, R_TENC, R_UPGRADE, R_HOP = range(8)
 RESPONSE_SPECIAL: dict[bytes, int] = {
     b"content-length": R_CLEN, b"date": R_DATE, b"server": R_SERVER, b"via": R_VIA,
     b"transfer-encoding": R_TENC, b"connection": R_UPGRADE, b"upgrade": R_UPGRADE,
@@ -46,8 +48,18 @@ L_CONTENT_TYPE = b"content-type"
 # One lookup per upstream header finds both: a special name's code, or R_NAMED for a name
 # a plugin block may set (plugins/base.py registers those); the special names keep theirs.
 HEAD_CODES.update(RESPONSE_SPECIAL)
+RAW_CODES_MAX = 1024  # upstreams send a handful of spellings; a flood just refills it
 SHARED_BIT = 1 << NAME_BITS_MAX  # names past the limit share it: it names no one name
 LINES = itemgetter(1)  # a block's lines
+
+
+def raw_code(name: bytes) -> int:
+    """The head code of an upstream header name as spelt, learnt into HEAD_CODES_RAW."""
+    code = HEAD_CODES.get(name.lower(), R_PLAIN)
+    if len(HEAD_CODES_RAW) >= RAW_CODES_MAX:
+        HEAD_CODES_RAW.clear()
+    HEAD_CODES_RAW[name] = code
+    return code
 
 
 def replaced_names(blocks: list[ResponseItem]) -> frozenset[bytes]:
@@ -181,30 +193,33 @@ class ResponseWriter(ExchangeFields):
         has_server = has_date = framed = False
         clen: bytes | None = None
         upgrade = status == 101
-        codes = HEAD_CODES
+        codes = HEAD_CODES_RAW
         for name, value in headers:
-            ln = name.lower()
-            code = codes.get(ln)
+            code = codes.get(name)
             if code is None:
-                parts.append(name + b": " + value + b"\r\n")
+                code = raw_code(name)
+            if not code:  # R_PLAIN
+                # (four parts, not the line: the join takes them for less than the two
+                # concatenations that would make the line)
+                parts += (name, b": ", value, b"\r\n")
             elif code == R_CLEN:
                 clen = value
                 framed = True
             elif code == R_DATE:
                 has_date = True
-                parts.append(name + b": " + value + b"\r\n")
+                parts += (name, b": ", value, b"\r\n")
             elif code == R_SERVER:
                 has_server = True
-                parts.append(name + b": " + value + b"\r\n")
+                parts += (name, b": ", value, b"\r\n")
             elif code == R_VIA:
                 via = value
             elif code == R_TENC:
                 framed = True
             elif code == R_NAMED:  # a name plugins may set: kept unless a block set it
-                if not (rmask and rmask & NAME_BIT.get(ln, 0)):
-                    parts.append(name + b": " + value + b"\r\n")
+                if not (rmask and rmask & NAME_BIT.get(name.lower(), 0)):
+                    parts += (name, b": ", value, b"\r\n")
             elif upgrade and code == R_UPGRADE:
-                parts.append(name + b": " + value + b"\r\n")
+                parts += (name, b": ", value, b"\r\n")
             # (R_HOP, and Connection/Upgrade without an upgrade: dropped)
         if tail is not None:
             parts += tail

@@ -71,6 +71,10 @@ NAME_BITS_MAX = 512
 HEAD_CODES: dict[bytes, int] = {}
 R_NAMED = -1  # HEAD_CODES: a name with a bit (look it up in NAME_BIT)
 NAME_BIT = _NAME_BITS
+# HEAD_CODES by the name as the upstream spells it (response.py fills it, bounded): one
+# lookup per upstream header instead of lower() and a lookup. Emptied whenever HEAD_CODES
+# gains a name, so a spelling learnt as plain never hides a name a plugin now sets.
+HEAD_CODES_RAW: dict[bytes, int] = {}
 
 
 def name_bits(names: Iterable[bytes]) -> int:
@@ -83,6 +87,7 @@ def name_bits(names: Iterable[bytes]) -> int:
             if len(_NAME_BITS) <= NAME_BITS_MAX:
                 _NAME_BITS[name] = bit
                 HEAD_CODES.setdefault(name, R_NAMED)
+                HEAD_CODES_RAW.clear()
         mask |= bit
     return mask
 

@@ -372,3 +372,23 @@ def test_response_hop_by_hop_headers_not_forwarded(make_upstream, make_gateway, 
     assert resp.header("connection") is None
     assert resp.header("x-end") == "e"
     assert resp.all("content-length") == ["2"]
+
+
+def test_header_names_in_any_spelling_each_time(make_upstream, make_gateway, make_client):
+    # Names are looked up by spelling (learnt on first sight): every spelling of a hop-by-hop
+    # or replaced name must be treated the same on its first request and on later ones.
+    up = make_upstream(respond(200, b"ok", [("KEEP-alive", "timeout=5"), ("x-END", "e"),
+                                            ("VIA", "1.1 up")]))
+    gw = make_gateway(service_doc(up.url))
+    c = make_client(gw.port)
+    for i in range(3):
+        resp = c.request("GET", "/", [("X-REAL-IP", "6.6.6.6"), ("x-Forwarded-HOST", "evil"),
+                                      ("proxy-CONNECTION", "keep-alive"), ("X-kept", "k")])
+        assert resp.header("keep-alive") is None
+        assert resp.header("x-end") == "e"
+        assert resp.header("via").startswith("1.1 up, ")  # the upstream's Via, then ours
+        req = up.requests[i]
+        assert only(req, "x-real-ip") == "127.0.0.1"
+        assert only(req, "x-forwarded-host") != "evil"
+        assert "proxy-connection" not in req.names()
+        assert only(req, "x-kept") == "k"

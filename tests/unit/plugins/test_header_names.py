@@ -60,6 +60,27 @@ def test_names_with_bits_have_a_head_code() -> None:
         assert base.HEAD_CODES[name] == code and name in base.NAME_BIT
 
 
+def test_head_codes_by_spelling_forget_plain_names_a_plugin_sets_later() -> None:
+    # learnt per spelling: the response head looks the upstream's name up as it came
+    assert response.raw_code(b"Content-LENGTH") == response.R_CLEN
+    assert base.HEAD_CODES_RAW[b"Content-LENGTH"] == response.R_CLEN
+    assert response.raw_code(b"X-Test-Later") == response.R_PLAIN
+    assert base.HEAD_CODES_RAW[b"X-Test-Later"] == response.R_PLAIN
+    # a config then gives a plugin a block that sets it: the plain answer must go, or the
+    # upstream's value would be sent beside the plugin's
+    HeaderNames({b"x-test-later"})
+    assert b"X-Test-Later" not in base.HEAD_CODES_RAW
+    assert response.raw_code(b"X-Test-Later") == base.R_NAMED
+
+
+def test_head_codes_by_spelling_stay_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(response, "RAW_CODES_MAX", 8)
+    for i in range(50):
+        assert response.raw_code(b"X-Flood-%d" % i) == response.R_PLAIN
+        assert len(base.HEAD_CODES_RAW) <= 8
+    assert base.HEAD_CODES_RAW[b"X-Flood-49"] == response.R_PLAIN
+
+
 def test_replaced_names_reads_blocks_only() -> None:
     block = HeaderBlock(frozenset({b"x-test-cache"}), b"X-Test-Cache: 1\r\n")
     plain = (HeaderNames({b"x-test-plain"}), b"X-Test-Plain: 1\r\n")
