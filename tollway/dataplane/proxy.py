@@ -43,6 +43,7 @@ log = logging.getLogger("tollway.proxy")
 REPLAY_LIMIT = 1 << 20  # request bodies up to 1 MiB are kept so a retry can re-send them
 BODY_HIGH_WATER = 1 << 18  # buffered request body before reading from the client pauses
 NO_PEER = "failure to get a peer from the ring-balancer"
+NOT_SEEN: Any = object()  # Router.by_raw has no answer for this request yet
 
 class Exchange(RequestHead, ResponseWriter, PluginAPI):
     # The fields every proxied request touches live in slots, set in __init__. Why not an
@@ -167,14 +168,23 @@ class Exchange(RequestHead, ResponseWriter, PluginAPI):
         raw_path = url if qpos < 0 else url[:qpos]
         if raw_path[:1] != b"/":
             raw_path = self._absolute_form(raw_path)
-        host = self.host.decode("latin-1") if self.host else None
         router = snap.router
-        headers = self._headers_map() if router.uses_headers else None
-        path = raw_path.decode("utf-8", "surrogateescape")
-        m = router.match(self.method.decode("latin-1"), host, path, headers,
-                         self.proto.scheme, self.proto.sni)
+        by_raw = router.by_raw
+        if by_raw is not None:  # the usual case: a route answer by the request's bytes
+            key = (self.method, self.host, raw_path)
+            m = by_raw.get(key, NOT_SEEN)
+            if m is NOT_SEEN:
+                m = router.match_raw(key, self.proto.scheme, self.proto.sni)
+            headers = None
+        else:
+            headers = self._headers_map() if router.uses_headers else None
+            m = router.match(self.method.decode("latin-1"),
+                             self.host.decode("latin-1") if self.host else None,
+                             raw_path.decode("utf-8", "surrogateescape"), headers,
+                             self.proto.scheme, self.proto.sni)
         if m is None and self.method == b"OPTIONS":
-            m = self._preflight_route(host, path, headers)
+            m = self._preflight_route(self.host.decode("latin-1") if self.host else None,
+                                      raw_path.decode("utf-8", "surrogateescape"), headers)
         if m is None:
             self.chain = snap.global_chain
             self.ctx = self._ctx = {}  # (see PluginAPI.ctx)
@@ -199,22 +209,6 @@ class Exchange(RequestHead, ResponseWriter, PluginAPI):
             if chain.access and not chain.access_run(self):
                 return  # answered by a plugin, or continuing after the plugin's I/O
         self.proceed()
-
-    def _preflight_route(self, host: str | None, path: str,
-                         headers: dict[str, list[str]] | None) -> Any:
-        """DECISIONS.md #1: a CORS preflight that matches no route is routed as if its
-        method were the one it asks for, so that route's cors plugin can answer it."""
-        wanted = origin = None
-        for name, value in self.headers:
-            lname = name.lower()
-            if lname == b"access-control-request-method":
-                wanted = value.strip().decode("latin-1")
-            elif lname == b"origin":
-                origin = value
-        if not wanted or origin is None:
-            return None
-        return self.snapshot.router.match(wanted, host, path, headers, self.proto.scheme,
-                                          self.proto.sni)
 
     def proceed(self) -> None:
         """After the access phase: the service (503 without one), the head, the upstream."""

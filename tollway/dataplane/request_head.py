@@ -139,6 +139,22 @@ class RequestHead(ExchangeFields):
         else:
             self.upgrade = False
 
+    def _preflight_route(self, host: str | None, path: str,
+                         headers: dict[str, list[str]] | None) -> Any:
+        """DECISIONS.md #1: a CORS preflight that matches no route is routed as if its
+        method were the one it asks for, so that route's cors plugin can answer it."""
+        wanted = origin = None
+        for name, value in self.headers:
+            lname = name.lower()
+            if lname == b"access-control-request-method":
+                wanted = value.strip().decode("latin-1")
+            elif lname == b"origin":
+                origin = value
+        if not wanted or origin is None:
+            return None
+        return self.snapshot.router.match(wanted, host, path, headers, self.proto.scheme,
+                                          self.proto.sni)
+
     def _absolute_form(self, raw_path: bytes) -> bytes:
         # `GET http://host/path HTTP/1.1`: the authority replaces Host (RFC 9112 §3.2.2).
         scheme_end = raw_path.find(b"://")

@@ -289,6 +289,37 @@ def test_header_routes_disable_the_cache() -> None:
     assert router.match("GET", "h", "/", {"x-v": ["b"]}) is None
 
 
+def test_raw_cache_answers_as_match_and_is_bounded() -> None:
+    router = build_router([route("r", 1, paths=["/a"], hosts=["h.test"]),
+                           route("any", 2, paths=["/"])], [service()], cache_size=8)
+    assert router.by_raw is not None
+    for key in [(b"GET", b"h.test", b"/a/x"), (b"GET", b"H.TEST:80", b"/a"),
+                (b"POST", b"", b"/b"), (b"GET", b"other", b"/a/\xc3\xa9")]:
+        got = router.match_raw(key, "http", None)
+        want = router.match(key[0].decode("latin-1"),
+                            key[1].decode("latin-1") if key[1] else None,
+                            key[2].decode("utf-8", "surrogateescape"), None)
+        assert got is want and router.by_raw[key] is got
+    assert router.by_raw[(b"GET", b"h.test", b"/a/x")].route["name"] == "r"
+    assert router.by_raw[(b"GET", b"other", b"/a/\xc3\xa9")].route["name"] == "any"
+    empty = build_router([route("r", 1, paths=["/a"])], [service()])
+    assert empty.match_raw((b"GET", b"h", b"/nope"), "http", None) is None
+    assert empty.by_raw == {(b"GET", b"h", b"/nope"): None}  # negative answers too
+    for i in range(50):
+        router.match_raw((b"GET", b"h", b"/a/%d" % i), "http", None)
+        assert len(router.by_raw) <= 8
+
+
+def test_raw_cache_off_when_sni_headers_or_no_cache_decide() -> None:
+    # its key has no scheme, SNI or header values: routers whose answers depend on them,
+    # or that cache nothing, answer through match() every time
+    assert build_router([route("r", 1, paths=["/"], snis=["a.test"])],
+                        [service()]).by_raw is None
+    assert build_router([route("r", 1, headers={"x-v": ["a"]})], [service()]).by_raw is None
+    assert build_router([route("r", 1, paths=["/"])], [service()],
+                        cache_size=0).by_raw is None
+
+
 class _Config:
     def __init__(self, entities: dict[str, list[dict[str, Any]]]) -> None:
         self.entities = entities

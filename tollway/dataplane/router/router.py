@@ -93,6 +93,7 @@ class Router:
         "_regex_lengths",
         "_scan",
         "_sni_in_key",
+        "by_raw",
         "matchers",
         "uses_headers",
     )
@@ -144,6 +145,13 @@ class Router:
         self._cache: OrderedDict[tuple[Any, ...], RouteMatch | None] | None = (
             None if self.uses_headers or cache_size <= 0 else OrderedDict()
         )
+        # The same answers by the request's bytes as received (method, Host, path): the
+        # exchange looks here before decoding anything (three decodes and a call fewer a
+        # request). Not when SNI or scheme decide (they are not in this key). A plain dict
+        # emptied when full: a miss falls through to the LRU above.
+        self.by_raw: dict[tuple[bytes, bytes, bytes], RouteMatch | None] | None = (
+            None if self._cache is None or self._sni_in_key else {}
+        )
 
     def __len__(self) -> int:
         return len(self.matchers)
@@ -170,6 +178,20 @@ class Router:
         cache[key] = result
         if len(cache) > self._cache_size:
             cache.popitem(last=False)
+        return result
+
+    def match_raw(self, key: tuple[bytes, bytes, bytes], scheme: str,
+                  sni: str | None) -> RouteMatch | None:
+        """match() for (method, Host, path) as received, remembered in `by_raw` (the
+        caller looked there first)."""
+        method, host, path = key
+        result = self.match(method.decode("latin-1"), host.decode("latin-1") if host else None,
+                            path.decode("utf-8", "surrogateescape"), None, scheme, sni)
+        by_raw = self.by_raw
+        if by_raw is not None:
+            if len(by_raw) >= self._cache_size:
+                by_raw.clear()
+            by_raw[key] = result
         return result
 
     def _match(
