@@ -39,15 +39,17 @@ SPECIAL: dict[bytes, int] = {
 # it refill (bounded).
 REQUEST_NAMES: dict[bytes, tuple[bytes, int | None]] = {}
 REQUEST_NAMES_MAX = 1024
+NAME_MAX = 128  # longer names are looked up the long way, never kept
 
 
 def request_name(name: bytes) -> tuple[bytes, int | None]:
     """A request header name's entry in REQUEST_NAMES, learnt now."""
     ln = name.lower()
     entry = (ln, SPECIAL.get(ln))
-    if len(REQUEST_NAMES) >= REQUEST_NAMES_MAX:
-        REQUEST_NAMES.clear()
-    REQUEST_NAMES[name] = entry
+    if len(name) <= NAME_MAX:
+        if len(REQUEST_NAMES) >= REQUEST_NAMES_MAX:
+            REQUEST_NAMES.clear()
+        REQUEST_NAMES[name] = entry
     return entry
 
 

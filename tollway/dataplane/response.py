@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from tollway.dataplane import local_reply
 from tollway.dataplane.exchange_fields import ExchangeFields
 from tollway.dataplane.http import STATUS_LINES, VIA_VALUE, status_line
-from tollway.dataplane.request_head import H_XFHOST
+from tollway.dataplane.request_head import H_XFHOST, NAME_MAX
 from tollway.plugins.base import (
     HEAD_CODES,
     HEAD_CODES_RAW,
@@ -54,11 +54,13 @@ LINES = itemgetter(1)  # a block's lines
 
 
 def raw_code(name: bytes) -> int:
-    """The head code of an upstream header name as spelt, learnt into HEAD_CODES_RAW."""
+    """The head code of an upstream header name as spelt, learnt into HEAD_CODES_RAW
+    (unless it is longer than request_head.NAME_MAX)."""
     code = HEAD_CODES.get(name.lower(), R_PLAIN)
-    if len(HEAD_CODES_RAW) >= RAW_CODES_MAX:
-        HEAD_CODES_RAW.clear()
-    HEAD_CODES_RAW[name] = code
+    if len(name) <= NAME_MAX:
+        if len(HEAD_CODES_RAW) >= RAW_CODES_MAX:
+            HEAD_CODES_RAW.clear()
+        HEAD_CODES_RAW[name] = code
     return code
 
 

@@ -23,6 +23,13 @@ def test_request_names_stay_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     assert request_head.REQUEST_NAMES[b"X-Flood-19"] == (b"x-flood-19", None)
 
 
+def test_long_names_are_answered_but_not_kept() -> None:
+    long = b"X-" + b"a" * request_head.NAME_MAX
+    assert request_name(long) == (long.lower(), None)
+    assert long not in request_head.REQUEST_NAMES
+    assert request_name(b"Content-Length") == (b"content-length", request_head.H_CLEN)
+
+
 def test_drop_lines_keeps_whole_lines_in_order() -> None:
     parts = [b"X-A", b": ", b"1", b"\r\n", b"X-Secret", b": ", b"s", b"\r\n",
              b"x-b", b": ", b"x-secret: not a name", b"\r\n", b"X-SECRET", b": ", b"t", b"\r\n"]

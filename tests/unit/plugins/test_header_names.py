@@ -81,6 +81,12 @@ def test_head_codes_by_spelling_stay_bounded(monkeypatch: pytest.MonkeyPatch) ->
     assert base.HEAD_CODES_RAW[b"X-Flood-49"] == response.R_PLAIN
 
 
+def test_head_codes_by_spelling_keep_no_long_names() -> None:
+    long = b"Content-Length" + b"x" * 200
+    assert response.raw_code(long) == response.R_PLAIN
+    assert long not in base.HEAD_CODES_RAW
+
+
 def test_replaced_names_reads_blocks_only() -> None:
     block = HeaderBlock(frozenset({b"x-test-cache"}), b"X-Test-Cache: 1\r\n")
     plain = (HeaderNames({b"x-test-plain"}), b"X-Test-Plain: 1\r\n")

@@ -9,6 +9,7 @@ from router_helpers import SERVICE_ID, route, service
 
 from tollway.dataplane.router import RouteMatch, build_router, build_router_from_config
 from tollway.dataplane.router.matcher import regex_literal_prefix
+from tollway.dataplane.router.router import RAW_PATH_MAX
 
 
 def _match(routes: list[dict[str, Any]], **kw: Any) -> RouteMatch | None:
@@ -308,6 +309,10 @@ def test_raw_cache_answers_as_match_and_is_bounded() -> None:
     for i in range(50):
         router.match_raw((b"GET", b"h", b"/a/%d" % i), "http", None)
         assert len(router.by_raw) <= 8
+    # a long path is answered, not kept by its bytes (the LRU still keeps its answer)
+    long = (b"GET", b"h", b"/a/" + b"x" * RAW_PATH_MAX)
+    m = router.match_raw(long, "http", None)
+    assert m is not None and m.route["name"] == "any" and long not in router.by_raw
 
 
 def test_raw_cache_off_when_sni_headers_or_no_cache_decide() -> None:

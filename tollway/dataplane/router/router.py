@@ -29,6 +29,9 @@ __all__ = ["RouteMatch", "Router", "build_router", "build_router_from_config"]
 _HTTP_PROTOCOLS = frozenset(("http", "https", "grpc", "grpcs"))
 _DEFAULT_PROTOCOLS = ("http", "https")
 CACHE_SIZE = 4096
+# Longer paths are not remembered by their bytes (Router.by_raw), so that a flood of long
+# unique paths holds at most CACHE_SIZE short keys there.
+RAW_PATH_MAX = 512
 _MISS = object()
 
 
@@ -188,7 +191,7 @@ class Router:
         result = self.match(method.decode("latin-1"), host.decode("latin-1") if host else None,
                             path.decode("utf-8", "surrogateescape"), None, scheme, sni)
         by_raw = self.by_raw
-        if by_raw is not None:
+        if by_raw is not None and len(path) <= RAW_PATH_MAX:
             if len(by_raw) >= self._cache_size:
                 by_raw.clear()
             by_raw[key] = result
