@@ -209,8 +209,10 @@ class DownstreamProtocol(asyncio.Protocol):
                 or len(headers) > MAX_HEADER_COUNT):
             check_headers(headers)
         p = self.parser
-        ex = Exchange(self, p.get_method(), self.url, headers, p.get_http_version(),
-                      p.should_keep_alive(), self.last_active)
+        # (the version: None, the exchange asks the parser only when keep-alive does not
+        # tell; see Exchange.__init__)
+        ex = Exchange(self, p.get_method(), self.url, headers, None, p.should_keep_alive(),
+                      self.last_active)
         self.url = b""
         self.headers = []
         self.head_bytes = 0

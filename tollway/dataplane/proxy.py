@@ -91,7 +91,7 @@ class Exchange(RequestHead, ResponseWriter, PluginAPI):
     body_max_reply: tuple[int, str | None] = (413, None)
 
     def __init__(self, proto: DownstreamProtocol, method: bytes, url: bytes,
-                 headers: list[tuple[bytes, bytes]], version: str, keep_alive: bool,
+                 headers: list[tuple[bytes, bytes]], version: str | None, keep_alive: bool,
                  started: float) -> None:
         self.proto = proto
         self.state = proto.state
@@ -100,8 +100,6 @@ class Exchange(RequestHead, ResponseWriter, PluginAPI):
         self.method = method
         self.url = url
         self.headers = headers
-        self.version = version  # "1.0", "1.1", or "2.0" (an HTTP/2 stream)
-        self.http11 = version == "1.1"
         self.keep_alive = keep_alive
         self.t_start = started
         self.fwd: list[bytes] = []
@@ -132,7 +130,16 @@ class Exchange(RequestHead, ResponseWriter, PluginAPI):
         self.chain = EMPTY
         self.consumer = self.credential = self.req_overlay = None
         self.resp_extra = self._ctx = self._raw = None
-        self._scan_headers()
+        connection_named = self._scan_headers()
+        if version is None:
+            # HTTP/1.x: httptools makes its version string with a str.format per call
+            # (~130 ns). llhttp takes 0.9, 1.0, 1.1 and 2.0 only, and says keep-alive for
+            # anything but 1.1 only when a Connection (or Proxy-Connection) header asks:
+            # keep-alive without either is HTTP/1.1, the usual request. Otherwise, ask.
+            version = ("1.1" if keep_alive and not connection_named
+                       else proto.parser.get_http_version())
+        self.version = version  # "0.9", "1.0", "1.1", or "2.0" (also an HTTP/2 stream)
+        self.http11 = version == "1.1"
         # httptools reports the end of a bodiless request only after on_headers_complete has
         # started the exchange; knowing it now lets a local reply keep the connection alive.
         self.req_complete = not self.has_body

@@ -18,14 +18,18 @@ if TYPE_CHECKING:
 
 # Request headers the single pass over the client's headers treats specially.
 H_HOST, H_CONNECTION, H_UPGRADE, H_EXPECT, H_TE, H_XFF, H_REPLACED, H_DROP = range(8)
-H_CLEN, H_TENC, H_XFPROTO, H_XFHOST, H_XFPORT, H_XFPATH, H_XFPREFIX = range(8, 15)
+# (Proxy-Connection is dropped too, and noted: llhttp reads it as Connection; see
+# Exchange.__init__ on the HTTP version)
+H_PROXY_CONNECTION, H_CLEN, H_TENC = range(8, 11)
+H_XFPROTO, H_XFHOST, H_XFPORT, H_XFPATH, H_XFPREFIX = range(11, 16)
 # Forwarded as they are, and remembered for error-body negotiation: negative codes, so the
 # one lookup per header finds them and a header that is none of these costs no second one.
 H_ACCEPT, H_CTYPE = -1, -2
 SPECIAL: dict[bytes, int] = {
     b"host": H_HOST, b"connection": H_CONNECTION, b"upgrade": H_UPGRADE, b"expect": H_EXPECT,
     b"te": H_TE, b"x-forwarded-for": H_XFF, b"x-real-ip": H_REPLACED,
-    b"keep-alive": H_DROP, b"proxy-connection": H_DROP, b"proxy": H_DROP, b"trailer": H_DROP,
+    b"keep-alive": H_DROP, b"proxy-connection": H_PROXY_CONNECTION, b"proxy": H_DROP,
+    b"trailer": H_DROP,
     b"content-length": H_CLEN, b"transfer-encoding": H_TENC,
     b"x-forwarded-proto": H_XFPROTO, b"x-forwarded-host": H_XFHOST,
     b"x-forwarded-port": H_XFPORT, b"x-forwarded-path": H_XFPATH,
@@ -85,12 +89,14 @@ def forwarded_host(host: bytes) -> bytes:
 
 class RequestHead(ExchangeFields):
 
-    def _scan_headers(self) -> None:
+    def _scan_headers(self) -> bool:
         """One pass over the client's headers: remember what tollway needs, keep the rest in
-        `fwd` ready to be sent upstream, drop hop-by-hop and replaced headers (§2.8)."""
+        `fwd` ready to be sent upstream, drop hop-by-hop and replaced headers (§2.8).
+        True if the request has a Connection or Proxy-Connection header."""
         fwd = self.fwd
         names = REQUEST_NAMES
         conn_tokens: list[bytes] = []
+        proxy_connection = False
         headers = self.headers
         # raw_header's map, built here where each name's lower-case form is at hand (a
         # second pass cost a comprehension and a lower() per header)
@@ -129,6 +135,8 @@ class RequestHead(ExchangeFields):
                 self.chunked_in = self.has_body = True
             elif code in (H_XFF, H_REPLACED) or code >= H_XFPROTO:
                 self.forwarded[code] = value
+            elif code == H_PROXY_CONNECTION:
+                proxy_connection = True
         if raw is not None:
             if len(raw) != len(headers):  # a repeated name: the first value is the one
                 raw = {n.lower(): v for n, v in reversed(headers)}
@@ -138,8 +146,9 @@ class RequestHead(ExchangeFields):
             extra = {t for t in conn_tokens if t not in (b"keep-alive", b"close", b"upgrade")}
             if extra:  # headers the client named hop-by-hop (RFC 9110 §7.6.1)
                 self.fwd = drop_lines(fwd, extra)
-        else:
-            self.upgrade = False
+            return True
+        self.upgrade = False
+        return proxy_connection
 
     def _preflight_route(self, host: str | None, path: str,
                          headers: dict[str, list[str]] | None) -> Any:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 from dataplane_helpers import build_request, chunked, respond, service_doc
 
 
@@ -128,3 +129,53 @@ def test_connection_close_from_client_honoured(upstream, make_gateway, make_clie
     assert c.closed_by_peer()
     # the client's Connection: close is hop-by-hop: the upstream connection stays pooled
     assert upstream.requests[0].header("connection") == "keep-alive"
+
+
+# The HTTP version is read from httptools only when keep-alive does not settle it (see
+# Exchange.__init__): each of these must still get its version's framing. A chunked upstream
+# response is re-chunked for HTTP/1.1 only; HTTP/1.0, 0.9 and 2.0 clients get it
+# close-delimited.
+@pytest.mark.parametrize(("version", "headers", "http11", "keep_alive"), [
+    ("HTTP/1.1", [], True, True),
+    ("HTTP/1.1", [("Connection", "keep-alive")], True, True),
+    ("HTTP/1.1", [("Connection", "close")], True, False),
+    ("HTTP/1.1", [("Proxy-Connection", "close")], True, False),
+    ("HTTP/1.0", [], False, False),
+    ("HTTP/1.0", [("Connection", "keep-alive")], False, True),
+    ("HTTP/1.0", [("Proxy-Connection", "keep-alive")], False, True),
+    ("HTTP/2.0", [("Connection", "keep-alive")], False, True),
+    ("HTTP/0.9", [("Connection", "keep-alive")], False, True),
+])
+def test_http_version_decides_framing(make_upstream, make_gateway, make_client, version,
+                                      headers, http11, keep_alive):
+    up = make_upstream(chunked([b"hello ", b"world"]))
+    gw = make_gateway(service_doc(up.url))
+    c = make_client(gw.port)
+    c.send(build_request("GET", "/", headers, version=version))
+    resp = c.read_response()
+    assert resp.status == 200 and resp.body == b"hello world"
+    assert (resp.header("transfer-encoding") == "chunked") is http11
+    if http11:
+        assert resp.header("connection") == (None if keep_alive else "close")
+    else:  # the close ends the body
+        assert resp.header("connection") == "close"
+        assert c.closed_by_peer()
+
+
+@pytest.mark.parametrize(("version", "headers", "connection"), [
+    ("HTTP/1.1", [], None),
+    ("HTTP/1.0", [("Connection", "keep-alive")], "keep-alive"),
+    ("HTTP/1.0", [("Proxy-Connection", "keep-alive")], "keep-alive"),
+    ("HTTP/2.0", [("Connection", "keep-alive")], "keep-alive"),
+    ("HTTP/1.0", [], "close"),
+])
+def test_http_version_decides_connection_header(make_upstream, make_gateway, make_client,
+                                                version, headers, connection):
+    up = make_upstream(respond(200, b"hi"))
+    gw = make_gateway(service_doc(up.url))
+    c = make_client(gw.port)
+    for _ in range(1 if connection == "close" else 2):
+        c.send(build_request("GET", "/", headers, version=version))
+        resp = c.read_response()
+        assert resp.status == 200 and resp.body == b"hi"
+        assert resp.header("connection") == connection
