@@ -178,7 +178,7 @@ class RequestHead(ExchangeFields):
 
     def _build_head(self, m: Any, svc: ServiceSpec, raw_path: bytes, qpos: int) -> bytes:
         proto = self.proto
-        uri = self.path_override or m.upstream_path.encode("utf-8", "surrogateescape")
+        uri = self.path_override or m.upstream_path_bytes
         if self.query_override is not None:
             if self.query_override:
                 uri += b"?" + self.query_override
@@ -213,7 +213,7 @@ class RequestHead(ExchangeFields):
         else:  # nginx's $remote_addr: the real-IP-processed address for a trusted peer
             parts += (b"X-Forwarded-For: ", self._real_ip() if proto.trusted else client,
                       b"\r\n")
-        prefix = m.prefix
+        prefix = m.prefix_bytes
         host_only = FORWARDED_HOSTS.get(self.host)  # nginx's $host, by Host value
         if host_only is None:
             host_only = forwarded_host(self.host)
@@ -222,8 +222,7 @@ class RequestHead(ExchangeFields):
             parts += (proto.static_forwarded, b"X-Forwarded-Host: ", host_only,
                       b"\r\nX-Forwarded-Path: ", raw_path, b"\r\n")
             if prefix:
-                parts += (b"X-Forwarded-Prefix: ", prefix.encode("utf-8", "surrogateescape"),
-                          b"\r\n")
+                parts += (b"X-Forwarded-Prefix: ", prefix, b"\r\n")
         else:
             parts += (b"X-Forwarded-Proto: ", fw.get(H_XFPROTO, proto.scheme_bytes),
                       b"\r\nX-Forwarded-Host: ", fw.get(H_XFHOST, host_only),
@@ -231,7 +230,7 @@ class RequestHead(ExchangeFields):
                       b"\r\nX-Forwarded-Path: ", fw.get(H_XFPATH, raw_path), b"\r\n")
             fprefix = fw.get(H_XFPREFIX)
             if fprefix is None and prefix:
-                fprefix = prefix.encode("utf-8", "surrogateescape")
+                fprefix = prefix
             if fprefix:
                 parts += (b"X-Forwarded-Prefix: ", fprefix, b"\r\n")
             parts += (b"X-Real-IP: ", self._real_ip(), b"\r\n")

@@ -38,7 +38,8 @@ _MISS = object()
 class RouteMatch:
     """Result of a successful match. Shared via the cache: treat as read-only."""
 
-    __slots__ = ("captures", "normalized_path", "prefix", "route", "service", "upstream_path")
+    __slots__ = ("captures", "normalized_path", "prefix", "prefix_bytes", "route", "service",
+                 "upstream_path", "upstream_path_bytes")
 
     def __init__(
         self,
@@ -53,6 +54,10 @@ class RouteMatch:
         self.service = service
         self.upstream_path = upstream_path
         self.prefix = prefix
+        # as the upstream request head writes them: encoded once per match, not per request
+        # (a match is shared by every request the route caches answer with it)
+        self.upstream_path_bytes = upstream_path.encode("utf-8", "surrogateescape")
+        self.prefix_bytes = prefix.encode("utf-8", "surrogateescape") if prefix else b""
         self.captures = captures
         self.normalized_path = normalized_path
 
